@@ -1,0 +1,80 @@
+import { join } from 'node:path'
+import Redis from 'ioredis'
+import type { Config } from './config.ts'
+import { ApiKeyService } from './identity/api-keys.ts'
+import { TokenService } from './identity/tokens.ts'
+import { ActorRegistry } from './platform/actors/registry.ts'
+import { type Database, openDatabase } from './platform/db/index.ts'
+import { RateLimits } from './platform/rate-limit.ts'
+import type { BlobStore } from './platform/storage/blob-store.ts'
+import { createBlobStore } from './platform/storage/index.ts'
+import { UrlSigner } from './platform/storage/url-signer.ts'
+import { WsGateway } from './ws/gateway.ts'
+
+/** Everything long-lived the features share, built once from the config. */
+export interface Services {
+  config: Config
+  database: Database
+  tokens: TokenService
+  apiKeys: ApiKeyService
+  blobs: BlobStore
+  urlSigner: UrlSigner
+  registry: ActorRegistry
+  gateway: WsGateway
+  rateLimits: RateLimits
+  redis: Redis | undefined
+}
+
+/** Local signed URLs use their own key, derived from JWT_SECRET, so a URL signature can never pass as a token's. */
+async function deriveKey(secret: string, purpose: string): Promise<string> {
+  const key = await crypto.subtle.importKey(
+    'raw',
+    new TextEncoder().encode(secret),
+    { name: 'HMAC', hash: 'SHA-256' },
+    false,
+    ['sign'],
+  )
+  const derived = await crypto.subtle.sign('HMAC', key, new TextEncoder().encode(purpose))
+  return Buffer.from(derived).toString('base64url')
+}
+
+/** Opens the database (applying migrations), storage and Redis, and makes the shared services. */
+export async function createServices(
+  config: Config,
+  options: { inMemoryDatabase?: boolean } = {},
+): Promise<Services> {
+  const database = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    pgliteDir: options.inMemoryDatabase ? undefined : join(config.dataDir, 'db'),
+  })
+  const tokens = new TokenService(config.jwtSecret)
+  const urlSigner = new UrlSigner(await deriveKey(config.jwtSecret, 'airwave blob urls'))
+  const blobs = createBlobStore({
+    rootDir: join(config.dataDir, 'blobs'),
+    publicBaseUrl: config.publicUrl,
+    signer: urlSigner,
+    s3: config.s3,
+  })
+  const redis = config.redisUrl
+    ? new Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: false })
+    : undefined
+  return {
+    config,
+    database,
+    tokens,
+    apiKeys: new ApiKeyService(database.db, config.ingestApiKeys),
+    blobs,
+    urlSigner,
+    registry: new ActorRegistry(),
+    gateway: new WsGateway(tokens),
+    rateLimits: new RateLimits(redis),
+    redis,
+  }
+}
+
+/** Closes what `createServices` opened, in reverse order. */
+export async function closeServices(services: Services): Promise<void> {
+  await services.registry.shutdown()
+  services.redis?.disconnect()
+  await services.database.close()
+}

@@ -1,0 +1,162 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+
+/** Thrown for any invalid setting; `main.ts` prints its message as one line and exits. */
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+export interface S3Config {
+  endpoint: string | undefined
+  region: string
+  bucket: string
+  accessKeyId: string | undefined
+  secretAccessKey: string | undefined
+  forcePathStyle: boolean
+}
+
+export interface Config {
+  env: 'development' | 'production' | 'test'
+  port: number
+  host: string
+  dataDir: string
+  databaseUrl: string | undefined
+  audioFilesDir: string
+  jwtSecret: string
+  /** True when JWT_SECRET was generated into DATA_DIR rather than given. */
+  jwtSecretGenerated: boolean
+  ingestApiKeys: string[]
+  s3: S3Config | undefined
+  signedUrlTtl: number
+  publicUrl: string
+  corsOrigins: string[]
+  redisUrl: string | undefined
+  ingestRateLimit: number
+  listenTimeoutS: number
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+  ffmpegPath: string
+}
+
+type Env = Record<string, string | undefined>
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+function str(env: Env, name: string): string | undefined {
+  const v = env[name]?.trim()
+  return v === undefined || v === '' ? undefined : v
+}
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = str(env, name)
+  if (raw === undefined) return fallback
+  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+    throw new ConfigError(`${name}=${raw} is not valid: set it to a whole number from ${min} to ${max}`)
+  }
+  return Number(raw)
+}
+
+function bool(env: Env, name: string): boolean {
+  const raw = str(env, name)?.toLowerCase()
+  if (raw === undefined || raw === 'false' || raw === '0') return false
+  if (raw === 'true' || raw === '1') return true
+  throw new ConfigError(`${name}=${raw} is not valid: set it to true or false`)
+}
+
+function url(env: Env, name: string, protocols: string[]): string | undefined {
+  const raw = str(env, name)
+  if (raw === undefined) return undefined
+  let parsed: URL
+  try {
+    parsed = new URL(raw)
+  } catch {
+    throw new ConfigError(`${name} is not a valid URL: expected something like ${protocols[0]}//host:port`)
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(`${name} must start with ${protocols.join(' or ')}, got ${parsed.protocol}`)
+  }
+  return raw
+}
+
+/** In development the secret is generated once and kept in DATA_DIR so tokens survive restarts. */
+function developmentSecret(dataDir: string): string {
+  const file = join(dataDir, 'jwt-secret')
+  try {
+    return readFileSync(file, 'utf8').trim()
+  } catch {
+    const secret = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64url')
+    mkdirSync(dataDir, { recursive: true })
+    writeFileSync(file, `${secret}\n`, { mode: 0o600 })
+    return secret
+  }
+}
+
+/** Reads and validates the environment once. Throws ConfigError with a one-line fix on bad input. */
+export function loadConfig(env: Env = process.env): Config {
+  const nodeEnv = str(env, 'NODE_ENV') ?? 'development'
+  if (nodeEnv !== 'development' && nodeEnv !== 'production' && nodeEnv !== 'test') {
+    throw new ConfigError(`NODE_ENV=${nodeEnv} is not valid: use development, production or test`)
+  }
+  const port = int(env, 'PORT', 3000, 0, 65535)
+  const host = str(env, 'HOST') ?? '0.0.0.0'
+  const dataDir = resolve(str(env, 'DATA_DIR') ?? './data')
+
+  let jwtSecret = str(env, 'JWT_SECRET')
+  const jwtSecretGenerated = jwtSecret === undefined
+  if (jwtSecret === undefined) {
+    if (nodeEnv === 'production') {
+      throw new ConfigError('JWT_SECRET is required when NODE_ENV=production: set it to a long random string')
+    }
+    jwtSecret = developmentSecret(dataDir)
+  } else if (jwtSecret.length < 16) {
+    throw new ConfigError('JWT_SECRET is too short: use at least 16 characters (32 random bytes recommended)')
+  }
+
+  const bucket = str(env, 'S3_BUCKET')
+  const s3: S3Config | undefined = bucket
+    ? {
+        endpoint: url(env, 'S3_ENDPOINT', ['http:', 'https:']),
+        region: str(env, 'S3_REGION') ?? 'us-east-1',
+        bucket,
+        accessKeyId: str(env, 'S3_ACCESS_KEY_ID'),
+        secretAccessKey: str(env, 'S3_SECRET_ACCESS_KEY'),
+        forcePathStyle: bool(env, 'S3_FORCE_PATH_STYLE'),
+      }
+    : undefined
+
+  const logLevel = (str(env, 'LOG_LEVEL') ?? 'info').toLowerCase()
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new ConfigError(`LOG_LEVEL=${logLevel} is not valid: use one of ${LOG_LEVELS.join(', ')}`)
+  }
+
+  const publicUrl = (url(env, 'PUBLIC_URL', ['http:', 'https:']) ?? `http://localhost:${port}`).replace(
+    /\/+$/,
+    '',
+  )
+
+  return {
+    env: nodeEnv,
+    port,
+    host,
+    dataDir,
+    databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    audioFilesDir: resolve(str(env, 'AUDIO_FILES_DIR') ?? './uploads/audio'),
+    jwtSecret,
+    jwtSecretGenerated,
+    ingestApiKeys: (str(env, 'INGEST_API_KEYS') ?? '')
+      .split(',')
+      .map((k) => k.trim())
+      .filter((k) => k !== ''),
+    s3,
+    signedUrlTtl: int(env, 'SIGNED_URL_TTL', 3600, 1, 7 * 24 * 3600),
+    publicUrl,
+    corsOrigins: (str(env, 'CORS_ORIGIN') ?? '*')
+      .split(',')
+      .map((o) => o.trim())
+      .filter((o) => o !== ''),
+    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    ingestRateLimit: int(env, 'INGEST_RATE_LIMIT', 1000, 1, 1_000_000),
+    listenTimeoutS: int(env, 'LISTEN_TIMEOUT_S', 300, 0, 86_400),
+    logLevel: logLevel as Config['logLevel'],
+    ffmpegPath: str(env, 'FFMPEG_PATH') ?? 'ffmpeg',
+  }
+}

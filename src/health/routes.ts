@@ -1,0 +1,42 @@
+import { Elysia } from 'elysia'
+import { registry } from '../platform/metrics.ts'
+import { type HealthCheck, runCheck } from './checks.ts'
+
+/**
+ * `/health` in track-streaming-service.md's shape plus `checks`; 503 when any check fails.
+ * `/metrics` in Prometheus text format.
+ */
+export function healthRoutes(options: { env: string; checks: Record<string, HealthCheck> }) {
+  return new Elysia({ name: 'health' })
+    .get(
+      '/health',
+      async ({ set }) => {
+        const names = Object.keys(options.checks)
+        const results = await Promise.all(names.map((name) => runCheck(options.checks[name] as HealthCheck)))
+        const checks = Object.fromEntries(names.map((name, i) => [name, results[i]]))
+        const healthy = results.every((r) => r.status === 'ok')
+        set.status = healthy ? 200 : 503
+        const memory = process.memoryUsage()
+        return {
+          status: healthy ? 'ok' : 'error',
+          timestamp: new Date().toISOString(),
+          uptime: process.uptime(),
+          memoryUsage: {
+            rss: memory.rss,
+            heapTotal: memory.heapTotal,
+            heapUsed: memory.heapUsed,
+            external: memory.external,
+          },
+          env: options.env,
+          checks,
+        }
+      },
+      { detail: { summary: 'Service health and dependency checks', tags: ['health'] } },
+    )
+    .get(
+      '/metrics',
+      async () =>
+        new Response(await registry.metrics(), { headers: { 'content-type': registry.contentType } }),
+      { detail: { summary: 'Prometheus metrics', tags: ['health'] } },
+    )
+}

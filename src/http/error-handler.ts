@@ -1,0 +1,73 @@
+import { Elysia } from 'elysia'
+import { AppError } from '../platform/errors.ts'
+import { log } from '../platform/log.ts'
+
+/** Radio paths keep their document's `{success:false,error}` shape; every other surface uses `{status:'error',message}`. */
+const RADIO_PATH = /^\/api\/v1\/(stream-audio|stream-listen|transmissions)/
+
+export function errorBody(path: string, message: string, code: string): Record<string, unknown> {
+  return RADIO_PATH.test(path) ? { success: false, error: message, code } : { status: 'error', message, code }
+}
+
+interface Mapped {
+  status: number
+  code: string
+  message: string
+  headers: Record<string, string>
+}
+
+/** Maps anything thrown in a handler to a status, a stable code and a client-safe message. */
+export function mapError(error: unknown, elysiaCode: string | number): Mapped {
+  if (error instanceof AppError) {
+    return { status: error.status, code: error.code, message: error.message, headers: error.headers }
+  }
+  switch (elysiaCode) {
+    case 'VALIDATION':
+      return { status: 400, code: 'VALIDATION', message: validationMessage(error), headers: {} }
+    case 'PARSE':
+      return { status: 400, code: 'PARSE', message: 'Malformed request body', headers: {} }
+    case 'NOT_FOUND':
+      return { status: 404, code: 'NOT_FOUND', message: 'Not found', headers: {} }
+    case 'INVALID_COOKIE_SIGNATURE':
+      return { status: 400, code: 'BAD_REQUEST', message: 'Invalid cookie', headers: {} }
+  }
+  const status = statusOf(error)
+  if (status !== undefined && status >= 400 && status < 500) {
+    return { status, code: 'BAD_REQUEST', message: (error as Error).message || 'Bad request', headers: {} }
+  }
+  return { status: 500, code: 'INTERNAL', message: 'Internal server error', headers: {} }
+}
+
+function statusOf(error: unknown): number | undefined {
+  if (typeof error === 'object' && error !== null && 'status' in error) {
+    const s = (error as { status: unknown }).status
+    return typeof s === 'number' ? s : undefined
+  }
+  return undefined
+}
+
+function validationMessage(error: unknown): string {
+  // Elysia's ValidationError carries a structured `all` list; keep the first, human-sized.
+  const all = (error as { all?: Array<{ path?: string; summary?: string; message?: string }> }).all
+  const first = all?.[0]
+  if (first) {
+    const where = first.path ? first.path.replace(/^\//, '').replaceAll('/', '.') : 'request'
+    return `Invalid ${where}: ${first.summary ?? first.message ?? 'invalid value'}`
+  }
+  return 'Invalid request'
+}
+
+/** The one place errors become responses. Mount it first so it covers every plugin. */
+export const errorHandler = new Elysia({ name: 'error-handler' }).onError(
+  { as: 'global' },
+  ({ error, code, request, path }) => {
+    const mapped = mapError(error, code)
+    if (mapped.status >= 500) {
+      log.error({ err: error, method: request.method, path }, 'unhandled error')
+    }
+    return new Response(JSON.stringify(errorBody(path, mapped.message, mapped.code)), {
+      status: mapped.status,
+      headers: { 'content-type': 'application/json; charset=utf-8', ...mapped.headers },
+    })
+  },
+)

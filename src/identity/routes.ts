@@ -1,0 +1,30 @@
+import { Elysia, t } from 'elysia'
+import type { ApiKeyService } from './api-keys.ts'
+import { authPlugin } from './auth-plugin.ts'
+import type { TokenService } from './tokens.ts'
+
+/** Ingest key management for admins; `bun run keys` uses it while the server runs. */
+export function apiKeyRoutes(tokens: TokenService, keys: ApiKeyService) {
+  return new Elysia({ name: 'api-key-routes', prefix: '/api/v1/admin/keys' })
+    .use(authPlugin(tokens))
+    .get('/', async () => ({ status: 'success', data: await keys.list() }), {
+      admin: true,
+      detail: { summary: 'List ingest API keys (never the keys themselves)', tags: ['admin'] },
+    })
+    .post(
+      '/',
+      async ({ body, set }) => {
+        set.status = 201
+        return { status: 'success', data: await keys.create(body.name) }
+      },
+      {
+        admin: true,
+        body: t.Object({ name: t.String({ minLength: 1, maxLength: 64 }) }),
+        detail: { summary: 'Create an ingest API key; the key is shown once', tags: ['admin'] },
+      },
+    )
+    .delete('/:name', async ({ params }) => ({ status: 'success', data: await keys.revoke(params.name) }), {
+      admin: true,
+      detail: { summary: 'Revoke an ingest API key', tags: ['admin'] },
+    })
+}

@@ -1,0 +1,59 @@
+import { jwt } from '@elysiajs/jwt'
+import { Elysia } from 'elysia'
+import { UnauthorizedError } from '../platform/errors.ts'
+
+export interface Identity {
+  userId: string
+  role: 'admin' | 'user'
+}
+
+const TTL_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 }
+
+/** Parses `90`, `30s`, `15m`, `1h`, `7d` into seconds. */
+export function parseTtl(text: string): number {
+  const match = /^(\d+)([smhd]?)$/.exec(text.trim())
+  if (!match) throw new Error(`invalid TTL "${text}": use a number of seconds or e.g. 30m, 1h, 7d`)
+  const seconds = Number(match[1]) * (TTL_UNITS[match[2] || 's'] ?? 1)
+  if (seconds <= 0) throw new Error('TTL must be positive')
+  return seconds
+}
+
+/**
+ * HS256 JWTs through @elysiajs/jwt. Verification pins the algorithm (so `alg: none` and other
+ * algorithms are refused), requires `sub` and honours `exp`.
+ */
+export class TokenService {
+  private readonly jwt
+
+  constructor(secret: string) {
+    this.jwt = new Elysia().use(jwt({ name: 'jwt', secret, alg: 'HS256' })).decorator.jwt
+  }
+
+  sign(identity: { userId: string; role?: 'admin' | 'user' }, ttlSeconds: number): Promise<string> {
+    return this.jwt.sign({
+      sub: identity.userId,
+      ...(identity.role === 'admin' ? { role: 'admin' } : {}),
+      exp: Math.floor(Date.now() / 1000) + ttlSeconds,
+    })
+  }
+
+  /** The identity in `token`, or UnauthorizedError when it is expired, malformed, forged or unsigned. */
+  async verify(token: string): Promise<Identity> {
+    const payload = await this.jwt.verify(token, { algorithms: ['HS256'], requiredClaims: ['sub'] })
+    if (!payload || typeof payload.sub !== 'string' || payload.sub === '') {
+      throw new UnauthorizedError('Invalid or expired token', 'INVALID_TOKEN')
+    }
+    return { userId: payload.sub, role: payload.role === 'admin' ? 'admin' : 'user' }
+  }
+}
+
+/** The raw credential a request carries: `Authorization: Bearer …` first, then `?token=`. */
+export function credentialOf(request: Request): string | undefined {
+  const header = request.headers.get('authorization')
+  if (header) {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header)
+    return match?.[1] ?? ''
+  }
+  const query = new URL(request.url).searchParams.get('token')
+  return query ?? undefined
+}

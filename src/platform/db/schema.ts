@@ -1,0 +1,2 @@
+/** Every feature's tables, for drizzle-kit and for typed queries. Add a feature's schema here when it lands. */
+export * from '../../identity/schema.ts'

@@ -1,0 +1,66 @@
+import { cors } from '@elysiajs/cors'
+import { openapi } from '@elysiajs/openapi'
+import { Elysia } from 'elysia'
+import type { Services } from './app-services.ts'
+import { blobRoutes } from './blobs/routes.ts'
+import { healthRoutes } from './health/routes.ts'
+import { errorHandler } from './http/error-handler.ts'
+import { requestLog } from './http/request-log.ts'
+import { apiKeyRoutes } from './identity/routes.ts'
+import { ffmpegVersion } from './platform/ffmpeg.ts'
+import { nativeVersion } from './platform/native.ts'
+import { LocalBlobStore } from './platform/storage/local-blob-store.ts'
+
+/** Composes the feature plugins into the app; nothing else lives here. */
+export function createApp(services: Services) {
+  const { config } = services
+  const app = new Elysia()
+    .use(errorHandler)
+    .use(requestLog)
+    .use(
+      cors({
+        origin: config.corsOrigins.includes('*') ? true : config.corsOrigins,
+        credentials: !config.corsOrigins.includes('*'),
+        exposeHeaders: [
+          'Content-Range',
+          'Content-Length',
+          'Accept-Ranges',
+          'ETag',
+          'x-request-id',
+          'Retry-After',
+        ],
+      }),
+    )
+    .use(
+      openapi({
+        path: '/openapi',
+        specPath: '/openapi/json',
+        // The UI bundles load from a CDN; Airwave must work offline, so only the JSON is served.
+        provider: null,
+        documentation: { info: { title: 'Airwave', version: '0.1.0' } },
+      }),
+    )
+    .use(
+      healthRoutes({
+        env: config.env,
+        checks: {
+          database: async () => {
+            await services.database.ping()
+            return services.database.description
+          },
+          storage: async () => {
+            await services.blobs.check()
+            return services.blobs.kind
+          },
+          ffmpeg: () => ffmpegVersion(config.ffmpegPath),
+          native: async () => nativeVersion(),
+        },
+      }),
+    )
+    .use(apiKeyRoutes(services.tokens, services.apiKeys))
+    .use(services.gateway.plugin())
+  if (services.blobs instanceof LocalBlobStore) app.use(blobRoutes(services.blobs, services.urlSigner))
+  return app
+}
+
+export type App = ReturnType<typeof createApp>
