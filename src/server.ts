@@ -7,6 +7,7 @@ import { healthRoutes } from './health/routes.ts'
 import { errorHandler } from './http/error-handler.ts'
 import { requestLog } from './http/request-log.ts'
 import { apiKeyRoutes } from './identity/routes.ts'
+import { webRoutes } from './web/routes.ts'
 import { ffmpegVersion } from './platform/ffmpeg.ts'
 import { nativeVersion } from './platform/native.ts'
 import { LocalBlobStore } from './platform/storage/local-blob-store.ts'
@@ -58,6 +59,7 @@ export function createApp(services: Services) {
       }),
     )
     .use(apiKeyRoutes(services.tokens, services.apiKeys))
+    .use(webRoutes)
     .use(services.gateway.plugin())
   if (services.blobs instanceof LocalBlobStore) app.use(blobRoutes(services.blobs, services.urlSigner))
   return app

@@ -8,7 +8,7 @@ import { metrics } from '../platform/metrics.ts'
 
 /** Per-connection limits; exceeding them is answered, never buffered without bound. */
 export interface WsLimits {
-  /** Largest frame accepted (Bun closes the socket with 1009 above it). */
+  /** Largest frame accepted; a larger one closes the socket with 1009 (message too big). */
   maxMessageBytes: number
   /** Sustained messages per second per connection, with a burst of twice that. */
   messagesPerSecond: number
@@ -52,6 +52,13 @@ type CloseHandler = (connection: WsConnection) => void
 const Envelope = TypeCompiler.Compile(
   t.Object({ event: t.String({ minLength: 1, maxLength: 64 }), data: t.Optional(t.Unknown()) }),
 )
+
+/** A frame's size on the wire; Elysia hands text frames over already JSON-parsed. */
+function frameBytes(raw: unknown): number {
+  if (raw instanceof Uint8Array || raw instanceof ArrayBuffer) return raw.byteLength
+  if (typeof raw === 'string') return Buffer.byteLength(raw)
+  return Buffer.byteLength(JSON.stringify(raw) ?? '')
+}
 
 interface SocketData {
   id: string
@@ -179,6 +186,10 @@ export class WsGateway {
   private async message(id: string, raw: unknown): Promise<void> {
     const connection = this.connections.get(id)
     if (!connection || !(await connection.ready)) return
+    if (frameBytes(raw) > this.limits.maxMessageBytes) {
+      connection.close(1009, `frames are limited to ${this.limits.maxMessageBytes} bytes`)
+      return
+    }
     if (!connection.takeToken()) {
       connection.sendError('RATE_LIMITED', `More than ${this.limits.messagesPerSecond} messages per second`)
       return
@@ -255,7 +266,6 @@ export class WsGateway {
   plugin() {
     return new Elysia({ name: 'ws-gateway', seed: this }).ws('/ws', {
       query: t.Object({ token: t.Optional(t.String()) }, { additionalProperties: true }),
-      maxPayloadLength: this.limits.maxMessageBytes,
       idleTimeout: 120,
       // Frames are dispatched raw: the gateway validates the envelope itself to answer in the CONTRACT error shape.
       open: (ws) => this.open(ws.raw as ServerWebSocket<unknown>, { id: ws.id, query: ws.data.query }),

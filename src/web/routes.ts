@@ -1,0 +1,11 @@
+import { Elysia } from 'elysia'
+
+const page = (name: string) => () =>
+  new Response(Bun.file(new URL(name, import.meta.url)), {
+    headers: { 'content-type': 'text/html; charset=utf-8' },
+  })
+
+/** The pages people open in a browser. */
+export const webRoutes = new Elysia({ name: 'web' }).get('/', page('./home.html'), {
+  detail: { summary: 'Home page', tags: ['web'] },
+})
