@@ -3,18 +3,7 @@
  * content type lives in a hidden sidecar next to it (`dir/.name.meta.json`). Keys cannot start a segment with a
  * dot, so sidecars and the temp directory can never collide with, or be addressed as, a blob.
  */
-import { constants } from 'node:fs'
-import {
-  access,
-  mkdir,
-  readdir,
-  readFile,
-  rename,
-  rm,
-  rmdir,
-  stat as statPath,
-  unlink,
-} from 'node:fs/promises'
+import { mkdir, readdir, readFile, rename, rm, rmdir, stat as statPath, unlink } from 'node:fs/promises'
 import { dirname, join, resolve, sep } from 'node:path'
 import type { BunFile } from 'bun'
 import { ConflictError, NotFoundError, RangeNotSatisfiableError } from '../errors.ts'
@@ -135,9 +124,13 @@ export class LocalBlobStore implements BlobStore {
     return { url: `${this.publicBaseUrl}/blobs/${encodeKey(key)}?${query}`, expiresAt }
   }
 
+  /** Writes and removes a probe file: proves the directory exists and accepts writes, even for root. */
   async check(): Promise<void> {
-    await mkdir(this.rootDir, { recursive: true })
-    await access(this.rootDir, constants.W_OK)
+    const tempDir = join(this.rootDir, TEMP_DIR)
+    await mkdir(tempDir, { recursive: true })
+    const probe = join(tempDir, `check-${crypto.randomUUID()}`)
+    await Bun.write(probe, '')
+    await unlink(probe)
   }
 
   private pathOf(key: string): string {
