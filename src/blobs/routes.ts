@@ -19,9 +19,11 @@ export function blobRoutes(store: LocalBlobStore, signer: UrlSigner) {
       const url = new URL(request.url)
       const key = decodeKey(url.pathname.slice(ROUTE_PREFIX.length))
       const check = signer.verify(key, url.searchParams)
-      if (check.status === 'expired') throw new ForbiddenError('This link has expired', 'SIGNED_URL_EXPIRED')
-      if (check.status === 'tampered')
-        throw new ForbiddenError('Invalid link signature', 'SIGNED_URL_INVALID')
+      if (check.status !== 'ok') {
+        throw check.status === 'expired'
+          ? new ForbiddenError('This link has expired', 'SIGNED_URL_EXPIRED')
+          : new ForbiddenError('Invalid link signature', 'SIGNED_URL_INVALID')
+      }
 
       const opened = await store.open(key)
       if (!opened) throw new NotFoundError('Blob not found')

@@ -153,7 +153,7 @@ export interface RangeSource extends Validators {
 /** A `BunFile` slice is a Blob, which Bun sends with sendfile(2). */
 export type RangeBody = Blob | ReadableStream<Uint8Array>
 
-/** A weak-collision-free-enough validator for files replaced atomically: size and modification time. */
+/** A strong validator for blobs only ever replaced whole (atomic rename), so any change shows in size or mtime. */
 export function etagFor(size: number, lastModified: Date): string {
   return `"${size.toString(16)}-${lastModified.getTime().toString(16)}"`
 }
@@ -197,6 +197,8 @@ export interface ServeRangeOptions {
  * The complete response for a GET or HEAD of `source`, honouring If-None-Match / If-Modified-Since (304),
  * Range with If-Range (206, multipart/byteranges for several ranges), and throwing RangeNotSatisfiableError
  * (416 with `Content-Range: bytes *\/size`) so the error handler renders it like every other error.
+ * Under Elysia, route HEAD here explicitly (see src/blobs/routes.ts): its automatic HEAD for wildcard GET routes
+ * reads the whole body and overwrites Content-Length.
  */
 export async function serveRange(
   request: Request,

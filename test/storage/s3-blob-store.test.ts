@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import S3rver from 's3rver'
+import { blobSource, serveRange } from '../../src/http/range.ts'
 import { BadRequestError, NotFoundError, RangeNotSatisfiableError } from '../../src/platform/errors.ts'
 import { PART_SIZE, S3BlobStore } from '../../src/platform/storage/s3-blob-store.ts'
 
@@ -130,6 +131,24 @@ describe('S3BlobStore', () => {
     expect(await readText(await store.read('r', { start: 9, end: 9 }))).toBe('9')
     expect(await readText(await store.read('r', { start: 8, end: 100 }))).toBe('89')
     await expect(store.read('r', { start: 5, end: 4 })).rejects.toBeInstanceOf(RangeNotSatisfiableError)
+    const beyond = await store.read('r', { start: 10, end: 12 }).catch((error: unknown) => error)
+    expect(beyond).toBeInstanceOf(RangeNotSatisfiableError)
+    expect((beyond as RangeNotSatisfiableError).headers).toEqual({ 'Content-Range': 'bytes */10' })
+  })
+
+  test('blobSource serves an S3 blob with ranges through the server', async () => {
+    const info = await store.put('proxied/track.mp3', text('0123456789'), 'audio/mpeg')
+    const source = blobSource(store, info)
+    const request = (range: string) => new Request('http://airwave.test/t', { headers: { range } })
+    const single = await serveRange(request('bytes=-4'), source)
+    expect(single.status).toBe(206)
+    expect(single.headers.get('content-range')).toBe('bytes 6-9/10')
+    expect(await single.text()).toBe('6789')
+    const multi = await serveRange(request('bytes=0-1,8-'), source, { boundary: 'B' })
+    expect(await multi.text()).toBe(
+      '--B\r\nContent-Type: audio/mpeg\r\nContent-Range: bytes 0-1/10\r\n\r\n01\r\n' +
+        '--B\r\nContent-Type: audio/mpeg\r\nContent-Range: bytes 8-9/10\r\n\r\n89\r\n--B--\r\n',
+    )
   })
 
   test('missing objects: stat null, read NotFoundError, delete is a no-op', async () => {
