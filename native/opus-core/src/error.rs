@@ -39,6 +39,8 @@ pub enum ErrorCode {
     InvalidArgument,
     /// A call is not allowed in the object's current state (e.g. writing after finish).
     InvalidState,
+    /// A bug in the addon (a caught panic or a failed N-API call), never caused by input alone.
+    Internal,
 }
 
 impl ErrorCode {
@@ -61,6 +63,7 @@ impl ErrorCode {
             Self::ChunkTooLarge => "CHUNK_TOO_LARGE",
             Self::InvalidArgument => "INVALID_ARGUMENT",
             Self::InvalidState => "INVALID_STATE",
+            Self::Internal => "INTERNAL",
         }
     }
 }

@@ -1,0 +1,422 @@
+/**
+ * Typed face of the Rust addon in native/ (Ogg Opus demux/mux, Opus packet checks, chunk rings).
+ * The addon is built by `bun install` (postinstall) or `bun run build:native`. Every error it raises
+ * is a `NativeError` with a stable `code`, so callers branch on the code, never on the message.
+ */
+import { createRequire } from 'node:module'
+import { fileURLToPath } from 'node:url'
+
+export const NATIVE_ERROR_CODES = [
+  'CRC_MISMATCH',
+  'INVALID_PAGE',
+  'PAGE_SEQUENCE_GAP',
+  'TRUNCATED',
+  'INVALID_TOC',
+  'FRAME_TOO_LONG',
+  'INVALID_FRAME_LENGTHS',
+  'INVALID_FRAME_COUNT',
+  'DURATION_TOO_LONG',
+  'INVALID_PADDING',
+  'INVALID_OPUS_HEAD',
+  'INVALID_OPUS_TAGS',
+  'UNSUPPORTED_VERSION',
+  'PACKET_TOO_LARGE',
+  'CHUNK_TOO_LARGE',
+  'INVALID_ARGUMENT',
+  'INVALID_STATE',
+  'INTERNAL',
+] as const
+
+export type NativeErrorCode = (typeof NATIVE_ERROR_CODES)[number]
+
+export class NativeError extends Error {
+  constructor(
+    readonly code: NativeErrorCode,
+    message: string,
+    /** For stream problems: byte offset from the start of everything pushed into the demuxer. */
+    readonly offset?: number,
+  ) {
+    super(message)
+    this.name = 'NativeError'
+  }
+}
+
+/** Opus audio is timed in samples at 48 kHz whatever the input rate (RFC 7845 §4). */
+export const OPUS_SAMPLE_RATE = 48_000
+
+export interface OggPacket {
+  data: Uint8Array
+  /** Granule position of the page on which the packet completes; -1 when no packet completes there. */
+  granulePosition: number
+  serial: number
+  pageSequence: number
+  bos: boolean
+  eos: boolean
+}
+
+export interface DemuxResult {
+  packets: OggPacket[]
+  /** Damage found and skipped (CRC_MISMATCH, INVALID_PAGE, …); demuxing carries on past it. */
+  errors: NativeError[]
+}
+
+/** Packet `i` is `data.subarray(offsets[i], offsets[i + 1])`. */
+export interface PacketBatch {
+  count: number
+  data: Uint8Array
+  offsets: Uint32Array
+  granulePositions: Float64Array
+  serials: Uint32Array
+  /** Bit 0: packet completes on a BOS page; bit 1: on an EOS page. */
+  flags: Uint8Array
+  /** 48 kHz duration of each valid Opus audio packet; 0 for headers and anything else. */
+  durationSamples: Uint32Array
+  totalDurationSamples: number
+  errors: NativeError[]
+}
+
+export interface OggMuxerOptions {
+  /** Logical stream serial; random when omitted. */
+  serial?: number
+  /** 1 or 2 (default 1). */
+  channels?: number
+  /** Samples at 48 kHz to drop at decode start; copy it from the encoder or the source OpusHead. */
+  preSkip?: number
+  inputSampleRate?: number
+  /** Q7.8 dB. */
+  outputGain?: number
+  vendor?: string
+  /** `KEY=value` strings. */
+  comments?: string[]
+  /** Audio bytes per page before a new page starts (default 4096). */
+  maxPageBytes?: number
+  /** Samples at 48 kHz per page before a new page starts (default 48000, one second). */
+  maxPageDurationSamples?: number
+}
+
+export interface RingEntry {
+  sequence: number
+  /** Whatever clock the pusher used, typically epoch milliseconds. */
+  timestamp: number
+  data: Uint8Array
+}
+
+export type OpusMode = 'SILK' | 'Hybrid' | 'CELT'
+export type OpusBandwidth = 'NB' | 'MB' | 'WB' | 'SWB' | 'FB'
+
+export interface OpusPacketInfo {
+  config: number
+  mode: OpusMode
+  bandwidth: OpusBandwidth
+  stereo: boolean
+  /** Frame packing code 0–3 from the TOC byte. */
+  frameCountCode: number
+  frameCount: number
+  /** Samples per frame at 48 kHz (120 = 2.5 ms … 2880 = 60 ms). */
+  frameSamples: number
+  frameLengths: number[]
+  vbr: boolean
+  paddingBytes: number
+  durationSamples: number
+}
+
+export type PacketValidation =
+  | { valid: true; durationSamples: number }
+  | { valid: false; code: NativeErrorCode; message: string }
+
+export type ChunkKind = 'opus-packet' | 'ogg-opus' | 'neither'
+
+export interface ChunkClassification {
+  kind: ChunkKind
+  /** Why a chunk is 'neither'; absent when it was accepted. */
+  code?: NativeErrorCode
+  reason: string
+  /** Audio in the chunk at 48 kHz, headers excluded. */
+  durationSamples: number
+}
+
+export interface OpusHead {
+  version: number
+  channelCount: number
+  preSkip: number
+  inputSampleRate: number
+  /** Q7.8 dB. */
+  outputGain: number
+  mappingFamily: number
+  streamCount: number
+  coupledCount: number
+  channelMapping: number[]
+}
+
+export interface OpusTags {
+  vendor: string
+  comments: string[]
+}
+
+interface RawIssue {
+  code: NativeErrorCode
+  message: string
+  offset: number
+}
+
+interface RawOggDemuxer {
+  push(chunk: Uint8Array): { packets: OggPacket[]; issues: RawIssue[] }
+  pushBatch(chunk: Uint8Array): Omit<PacketBatch, 'errors'> & { issues: RawIssue[] }
+  finish(): RawIssue[]
+  readonly bufferedBytes: number
+}
+
+interface RawOggMuxer {
+  takePages(): Uint8Array
+  writePacket(packet: Uint8Array): Uint8Array
+  flush(): Uint8Array
+  finish(): Uint8Array
+  readonly granulePosition: number
+}
+
+interface RawChunkRing {
+  push(data: Uint8Array, timestamp: number): number
+  readAfter(sequence: number, limit?: number): RingEntry[]
+  latest(count: number): RingEntry[]
+  readonly length: number
+  readonly totalBytes: number
+  readonly capacity: number
+  readonly maxBytes: number
+  readonly oldestSequence: number | null
+  readonly newestSequence: number | null
+  readonly nextSequence: number
+}
+
+interface NativeBinding {
+  nativeVersion(): string
+  OggDemuxer: new (maxPacketBytes?: number) => RawOggDemuxer
+  OggMuxer: new (options?: OggMuxerOptions) => RawOggMuxer
+  ChunkRing: new (capacity: number, maxBytes: number, firstSequence?: number) => RawChunkRing
+  inspectOpusPacket(packet: Uint8Array): OpusPacketInfo
+  validateOpusPacket(packet: Uint8Array): {
+    valid: boolean
+    code?: NativeErrorCode
+    message?: string
+    durationSamples: number
+  }
+  classifyChunk(chunk: Uint8Array): ChunkClassification
+  parseOpusHead(packet: Uint8Array): OpusHead
+  parseOpusTags(packet: Uint8Array): OpusTags
+}
+
+export const NATIVE_ADDON_PATH = fileURLToPath(new URL('../../native/airwave-native.node', import.meta.url))
+
+let binding: NativeBinding | undefined
+let loadError: Error | undefined
+
+function loadBinding(): NativeBinding {
+  if (binding) return binding
+  if (loadError) throw loadError
+  try {
+    binding = createRequire(import.meta.url)(NATIVE_ADDON_PATH) as NativeBinding
+    return binding
+  } catch (cause) {
+    loadError = new Error(
+      `The native addon could not be loaded from ${NATIVE_ADDON_PATH}; run \`bun run build:native\` to build it`,
+      { cause },
+    )
+    throw loadError
+  }
+}
+
+const nativeCodes: ReadonlySet<string> = new Set(NATIVE_ERROR_CODES)
+
+/** Gives every error out of the addon our shape; napi's own argument checks use other codes. */
+function toNativeError(error: unknown): unknown {
+  if (error instanceof NativeError || !(error instanceof Error)) return error
+  const raw = (error as Error & { code?: unknown }).code
+  if (typeof raw !== 'string') return error
+  const code: NativeErrorCode = nativeCodes.has(raw)
+    ? (raw as NativeErrorCode)
+    : raw === 'InvalidArg' || raw === 'NumberExpected' || raw === 'StringExpected' || raw === 'ObjectExpected'
+      ? 'INVALID_ARGUMENT'
+      : 'INTERNAL'
+  return new NativeError(code, error.message)
+}
+
+function call<T>(body: () => T): T {
+  try {
+    return body()
+  } catch (error) {
+    throw toNativeError(error)
+  }
+}
+
+function toErrors(issues: RawIssue[]): NativeError[] {
+  return issues.map((issue) => new NativeError(issue.code, issue.message, issue.offset))
+}
+
+/** True when the addon is built and loads; for health checks, which must not throw. */
+export function isNativeLoaded(): boolean {
+  try {
+    loadBinding()
+    return true
+  } catch {
+    return false
+  }
+}
+
+export function nativeVersion(): string {
+  return loadBinding().nativeVersion()
+}
+
+/**
+ * Streaming Ogg demuxer (RFC 3533). Push bytes in any split; each call returns the packets it
+ * completed. CRC is always verified; damaged pages are reported in `errors` and skipped, and demuxing
+ * resumes at the next page.
+ */
+export class OggDemuxer {
+  readonly #raw: RawOggDemuxer
+
+  constructor(options: { maxPacketBytes?: number } = {}) {
+    const { OggDemuxer: Raw } = loadBinding()
+    this.#raw = call(() => new Raw(options.maxPacketBytes))
+  }
+
+  push(chunk: Uint8Array): DemuxResult {
+    const { packets, issues } = call(() => this.#raw.push(chunk))
+    return { packets, errors: issues.length === 0 ? [] : toErrors(issues) }
+  }
+
+  /** Like `push`, with all packets in one flat batch: the fast path for whole files. */
+  pushBatch(chunk: Uint8Array): PacketBatch {
+    const { issues, ...batch } = call(() => this.#raw.pushBatch(chunk))
+    return { ...batch, errors: issues.length === 0 ? [] : toErrors(issues) }
+  }
+
+  /** Declares the end of input; a cut-off page or packet is reported as TRUNCATED. */
+  finish(): NativeError[] {
+    return toErrors(call(() => this.#raw.finish()))
+  }
+
+  /** Bytes held back waiting for the rest of a page. */
+  get bufferedBytes(): number {
+    return this.#raw.bufferedBytes
+  }
+}
+
+/**
+ * Ogg Opus writer (RFC 7845). The header pages come from the first `takePages()`; every other call
+ * returns the pages it completed, so concatenating all returned bytes gives a valid file.
+ */
+export class OggMuxer {
+  readonly #raw: RawOggMuxer
+
+  constructor(options: OggMuxerOptions = {}) {
+    const { OggMuxer: Raw } = loadBinding()
+    this.#raw = call(() => new Raw(options))
+  }
+
+  takePages(): Uint8Array {
+    return this.#raw.takePages()
+  }
+
+  /** Validates the packet (RFC 6716 R1–R7), then adds it; its duration advances the granule position. */
+  writePacket(packet: Uint8Array): Uint8Array {
+    return call(() => this.#raw.writePacket(packet))
+  }
+
+  /** Closes the open page now so a live reader gets its audio without waiting for a full page. */
+  flush(): Uint8Array {
+    return call(() => this.#raw.flush())
+  }
+
+  /** Writes the last page, flagged end-of-stream. */
+  finish(): Uint8Array {
+    return call(() => this.#raw.finish())
+  }
+
+  /** Samples at 48 kHz written so far, pre-skip included. */
+  get granulePosition(): number {
+    return this.#raw.granulePosition
+  }
+}
+
+/**
+ * Fixed-capacity ring of live chunks. Pushing evicts the oldest chunks beyond `capacity` entries or
+ * `maxBytes` bytes; memory stays within both. Sequences are assigned by the ring and never reused.
+ */
+export class ChunkRing {
+  readonly #raw: RawChunkRing
+
+  constructor(options: { capacity: number; maxBytes: number; firstSequence?: number }) {
+    const { ChunkRing: Raw } = loadBinding()
+    this.#raw = call(() => new Raw(options.capacity, options.maxBytes, options.firstSequence))
+  }
+
+  /** Copies `data` into the ring and returns its sequence number. */
+  push(data: Uint8Array, timestamp: number): number {
+    return call(() => this.#raw.push(data, timestamp))
+  }
+
+  /**
+   * Entries with a sequence above `sequence`, oldest first (SSE resume from Last-Event-ID). A client
+   * further behind than `oldestSequence` gets everything still held.
+   */
+  readAfter(sequence: number, limit?: number): RingEntry[] {
+    return call(() => this.#raw.readAfter(sequence, limit))
+  }
+
+  /** The newest `count` entries, oldest first. */
+  latest(count: number): RingEntry[] {
+    return call(() => this.#raw.latest(count))
+  }
+
+  get length(): number {
+    return this.#raw.length
+  }
+
+  get totalBytes(): number {
+    return this.#raw.totalBytes
+  }
+
+  get capacity(): number {
+    return this.#raw.capacity
+  }
+
+  get maxBytes(): number {
+    return this.#raw.maxBytes
+  }
+
+  get oldestSequence(): number | null {
+    return this.#raw.oldestSequence
+  }
+
+  get newestSequence(): number | null {
+    return this.#raw.newestSequence
+  }
+
+  get nextSequence(): number {
+    return this.#raw.nextSequence
+  }
+}
+
+/** Parses and validates an Opus packet (RFC 6716 §3); throws a NativeError naming the broken rule. */
+export function inspectOpusPacket(packet: Uint8Array): OpusPacketInfo {
+  return call(() => loadBinding().inspectOpusPacket(packet))
+}
+
+/** Checks an Opus packet against RFC 6716 R1–R7 without throwing. */
+export function validateOpusPacket(packet: Uint8Array): PacketValidation {
+  const result = call(() => loadBinding().validateOpusPacket(packet))
+  if (result.valid) return { valid: true, durationSamples: result.durationSamples }
+  return { valid: false, code: result.code ?? 'INTERNAL', message: result.message ?? '' }
+}
+
+/** Decides whether ingest should accept a chunk: raw Opus packet, Ogg Opus, or neither (with why). */
+export function classifyChunk(chunk: Uint8Array): ChunkClassification {
+  return call(() => loadBinding().classifyChunk(chunk))
+}
+
+export function parseOpusHead(packet: Uint8Array): OpusHead {
+  return call(() => loadBinding().parseOpusHead(packet))
+}
+
+export function parseOpusTags(packet: Uint8Array): OpusTags {
+  return call(() => loadBinding().parseOpusTags(packet))
+}
