@@ -20,7 +20,9 @@ fn guard<T>(body: impl FnOnce() -> opus_core::Result<T>) -> napi::Result<T, Erro
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => Err(napi::Error::new(error.code, error.message)),
-        Err(_) => Err(napi::Error::new(ErrorCode::Internal, "the native addon panicked; the call was abandoned")),
+        Err(_) => {
+            Err(napi::Error::new(ErrorCode::Internal, "the native addon panicked; the call was abandoned"))
+        }
     }
 }
 
@@ -61,7 +63,11 @@ pub struct DemuxIssue {
 
 impl From<Issue> for DemuxIssue {
     fn from(issue: Issue) -> Self {
-        Self { code: issue.error.code.as_str().to_string(), message: issue.error.message, offset: issue.offset as f64 }
+        Self {
+            code: issue.error.code.as_str().to_string(),
+            message: issue.error.message,
+            offset: issue.offset as f64,
+        }
     }
 }
 
@@ -295,9 +301,12 @@ impl OggMuxer {
             let output_gain = options.output_gain.unwrap_or(0);
             let output_gain = i16::try_from(output_gain)
                 .map_err(|_| invalid_argument(format!("outputGain must fit 16 bits, got {output_gain}")))?;
-            let head = OpusHead::new(channels, pre_skip, options.input_sample_rate.unwrap_or(48_000), output_gain)?;
+            let head =
+                OpusHead::new(channels, pre_skip, options.input_sample_rate.unwrap_or(48_000), output_gain)?;
             let tags = OpusTags {
-                vendor: options.vendor.unwrap_or_else(|| format!("airwave-native {}", env!("CARGO_PKG_VERSION"))),
+                vendor: options
+                    .vendor
+                    .unwrap_or_else(|| format!("airwave-native {}", env!("CARGO_PKG_VERSION"))),
                 comments: options.comments.unwrap_or_default(),
             };
             let mut mux_options = MuxOptions::new(options.serial.unwrap_or_else(random_serial));
@@ -387,7 +396,8 @@ impl ChunkRing {
     pub fn new(capacity: u32, max_bytes: f64, first_sequence: Option<f64>) -> napi::Result<Self, ErrorCode> {
         guard(|| {
             let max_bytes = safe_integer(max_bytes, "maxBytes")?;
-            let max_bytes = usize::try_from(max_bytes).map_err(|_| invalid_argument("maxBytes is too large"))?;
+            let max_bytes =
+                usize::try_from(max_bytes).map_err(|_| invalid_argument("maxBytes is too large"))?;
             let first_sequence = safe_integer(first_sequence.unwrap_or(1.0), "firstSequence")?;
             Ok(Self { inner: ring::ChunkRing::new(capacity as usize, max_bytes, first_sequence)? })
         })
@@ -408,7 +418,8 @@ impl ChunkRing {
         limit: Option<u32>,
     ) -> napi::Result<Vec<RingEntry<'env>>, ErrorCode> {
         // A negative sequence means "from the start"; it is not an error.
-        let sequence = if sequence < 0.0 { None } else { Some(guard(|| safe_integer(sequence, "sequence"))?) };
+        let sequence =
+            if sequence < 0.0 { None } else { Some(guard(|| safe_integer(sequence, "sequence"))?) };
         let limit = limit.map_or(usize::MAX, |n| n as usize);
         match sequence {
             Some(sequence) => ring_entries(env, self.inner.read_after(sequence).take(limit)),
@@ -511,7 +522,9 @@ pub struct PacketValidation {
 pub fn validate_opus_packet(packet: &[u8]) -> napi::Result<PacketValidation, ErrorCode> {
     guard(|| {
         Ok(match validate_packet(packet) {
-            Ok(duration_samples) => PacketValidation { valid: true, code: None, message: None, duration_samples },
+            Ok(duration_samples) => {
+                PacketValidation { valid: true, code: None, message: None, duration_samples }
+            }
             Err(error) => PacketValidation {
                 valid: false,
                 code: Some(error.code.as_str().to_string()),

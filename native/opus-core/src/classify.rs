@@ -62,7 +62,10 @@ pub fn classify_chunk(data: &[u8]) -> Classification {
             );
             Classification::accepted(ChunkKind::OpusPacket, reason, info.duration_samples() as u64)
         }
-        Err(error) => Classification::rejected(error.code, format!("not Ogg, and not a valid Opus packet: {}", error.message)),
+        Err(error) => Classification::rejected(
+            error.code,
+            format!("not Ogg, and not a valid Opus packet: {}", error.message),
+        ),
     }
 }
 
@@ -94,8 +97,12 @@ impl Sink for OggOpusCheck {
                 Err(e) => self.reject(e.code, format!("Ogg stream with a bad OpusHead: {}", e.message)),
             }
         } else if packet.bos {
-            let magic: String = data.iter().take(8).map(|&b| if b.is_ascii_graphic() { b as char } else { '.' }).collect();
-            self.reject(ErrorCode::InvalidOpusHead, format!("Ogg stream of another codec (first packet starts {magic:?})"));
+            let magic: String =
+                data.iter().take(8).map(|&b| if b.is_ascii_graphic() { b as char } else { '.' }).collect();
+            self.reject(
+                ErrorCode::InvalidOpusHead,
+                format!("Ogg stream of another codec (first packet starts {magic:?})"),
+            );
         } else if data.starts_with(OPUS_TAGS_MAGIC) {
             if let Err(e) = OpusTags::parse(data) {
                 self.reject(e.code, format!("Ogg stream with bad OpusTags: {}", e.message));
@@ -106,7 +113,9 @@ impl Sink for OggOpusCheck {
                     self.audio_packets += 1;
                     self.duration_samples += info.duration_samples() as u64;
                 }
-                Err(e) => self.reject(e.code, format!("Ogg page holds an invalid Opus packet: {}", e.message)),
+                Err(e) => {
+                    self.reject(e.code, format!("Ogg page holds an invalid Opus packet: {}", e.message))
+                }
             }
         }
     }
@@ -132,7 +141,9 @@ fn classify_ogg(data: &[u8]) -> Classification {
         );
     }
     let head = match &check.head {
-        Some(head) => format!(", OpusHead with {} channel(s), pre-skip {}", head.channel_count, head.pre_skip),
+        Some(head) => {
+            format!(", OpusHead with {} channel(s), pre-skip {}", head.channel_count, head.pre_skip)
+        }
         None => String::new(),
     };
     let reason = format!(
@@ -202,7 +213,14 @@ mod tests {
         let body = b"\x01vorbis\0\0\0\0";
         write_page(
             &mut vorbis,
-            &PageSpec { header_type: FLAG_BOS, granule_position: 0, serial: 1, sequence: 0, lacing: &[body.len() as u8], body },
+            &PageSpec {
+                header_type: FLAG_BOS,
+                granule_position: 0,
+                serial: 1,
+                sequence: 0,
+                lacing: &[body.len() as u8],
+                body,
+            },
         );
         let result = classify_chunk(&vorbis);
         assert_eq!(result.code, Some(ErrorCode::InvalidOpusHead));
@@ -214,7 +232,14 @@ mod tests {
         let mut page = Vec::new();
         write_page(
             &mut page,
-            &PageSpec { header_type: 0, granule_position: 0, serial: 1, sequence: 4, lacing: &[2], body: &[(16 << 3) | 3, 0] },
+            &PageSpec {
+                header_type: 0,
+                granule_position: 0,
+                serial: 1,
+                sequence: 4,
+                lacing: &[2],
+                body: &[(16 << 3) | 3, 0],
+            },
         );
         assert_eq!(classify_chunk(&page).code, Some(ErrorCode::InvalidFrameCount));
     }

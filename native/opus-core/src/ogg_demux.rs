@@ -4,7 +4,7 @@
 //! capture pattern.
 
 use crate::error::{Error, ErrorCode};
-use crate::ogg_page::{CAPTURE_PATTERN, MAX_SEGMENT_LEN, find_capture_pattern, parse_page, Page};
+use crate::ogg_page::{CAPTURE_PATTERN, MAX_SEGMENT_LEN, Page, find_capture_pattern, parse_page};
 
 /// Default limit on one reassembled packet. Opus audio packets stay under 64 KiB; this leaves room for
 /// OpusTags carrying cover art while keeping a hostile stream from growing memory without bound.
@@ -200,7 +200,10 @@ impl OggDemuxer {
             if !stream.has_partial {
                 // The start of this packet was never seen (joined mid-stream or lost to damage): skip
                 // its remaining segments.
-                let segments = lacing.iter().position(|&v| (v as usize) < MAX_SEGMENT_LEN).map_or(lacing.len(), |i| i + 1);
+                let segments = lacing
+                    .iter()
+                    .position(|&v| (v as usize) < MAX_SEGMENT_LEN)
+                    .map_or(lacing.len(), |i| i + 1);
                 let skipped: usize = lacing[..segments].iter().map(|&v| v as usize).sum();
                 lacing = &lacing[segments..];
                 body = &body[skipped..];
@@ -209,7 +212,10 @@ impl OggDemuxer {
             sink.issue(Issue {
                 error: Error::new(
                     ErrorCode::Truncated,
-                    format!("stream {:#x}: page {} does not continue the packet left open", page.serial, page.sequence),
+                    format!(
+                        "stream {:#x}: page {} does not continue the packet left open",
+                        page.serial, page.sequence
+                    ),
                 ),
                 offset,
             });
@@ -292,7 +298,10 @@ impl OggDemuxer {
 
 fn packet_too_large(serial: u32, limit: usize, offset: u64) -> Issue {
     Issue {
-        error: Error::new(ErrorCode::PacketTooLarge, format!("stream {serial:#x} has a packet over {limit} bytes")),
+        error: Error::new(
+            ErrorCode::PacketTooLarge,
+            format!("stream {serial:#x} has a packet over {limit} bytes"),
+        ),
         offset,
     }
 }
@@ -336,7 +345,14 @@ mod tests {
     use super::*;
     use crate::ogg_page::{FLAG_BOS, FLAG_CONTINUED, FLAG_EOS, PageSpec, write_page};
 
-    fn page(out: &mut Vec<u8>, header_type: u8, serial: u32, sequence: u32, granule: i64, segments: &[&[u8]]) {
+    fn page(
+        out: &mut Vec<u8>,
+        header_type: u8,
+        serial: u32,
+        sequence: u32,
+        granule: i64,
+        segments: &[&[u8]],
+    ) {
         let mut lacing = Vec::new();
         let mut body = Vec::new();
         for segment in segments {
@@ -345,7 +361,14 @@ mod tests {
         }
         write_page(
             out,
-            &PageSpec { header_type, granule_position: granule, serial, sequence, lacing: &lacing, body: &body },
+            &PageSpec {
+                header_type,
+                granule_position: granule,
+                serial,
+                sequence,
+                lacing: &lacing,
+                body: &body,
+            },
         );
     }
 
@@ -371,7 +394,14 @@ mod tests {
         body.extend_from_slice(&big[..510]);
         write_page(
             &mut out,
-            &PageSpec { header_type: 0, granule_position: 960, serial: 9, sequence: 1, lacing: &lacing, body: &body },
+            &PageSpec {
+                header_type: 0,
+                granule_position: 960,
+                serial: 9,
+                sequence: 1,
+                lacing: &lacing,
+                body: &body,
+            },
         );
         lacing = vec![90, 3];
         body = big[510..].to_vec();
@@ -426,7 +456,14 @@ mod tests {
         body.push(1);
         write_page(
             &mut out,
-            &PageSpec { header_type: 0, granule_position: 0, serial: 1, sequence: 0, lacing: &[255, 0, 1], body: &body },
+            &PageSpec {
+                header_type: 0,
+                granule_position: 0,
+                serial: 1,
+                sequence: 0,
+                lacing: &[255, 0, 1],
+                body: &body,
+            },
         );
         assert_eq!(datas(&demux_all(&out)), vec![exact, vec![1]]);
     }
@@ -445,11 +482,25 @@ mod tests {
         let long_b = vec![0xbb; 255];
         write_page(
             &mut out,
-            &PageSpec { header_type: FLAG_BOS, granule_position: -1, serial: 1, sequence: 0, lacing: &[255], body: &long_a[..255] },
+            &PageSpec {
+                header_type: FLAG_BOS,
+                granule_position: -1,
+                serial: 1,
+                sequence: 0,
+                lacing: &[255],
+                body: &long_a[..255],
+            },
         );
         write_page(
             &mut out,
-            &PageSpec { header_type: FLAG_BOS, granule_position: -1, serial: 2, sequence: 0, lacing: &[255], body: &long_b },
+            &PageSpec {
+                header_type: FLAG_BOS,
+                granule_position: -1,
+                serial: 2,
+                sequence: 0,
+                lacing: &[255],
+                body: &long_b,
+            },
         );
         page(&mut out, FLAG_CONTINUED, 1, 1, 10, &[&long_a[255..]]);
         page(&mut out, FLAG_CONTINUED, 2, 1, 20, &[b""]);
@@ -516,7 +567,10 @@ mod tests {
         page(&mut gap, FLAG_CONTINUED, 9, 3, 5000, &[b"tail", b"next"]);
         out.extend_from_slice(&gap);
         let sink = demux_all(&out);
-        assert_eq!(sink.issues.iter().map(|i| i.error.code).collect::<Vec<_>>(), vec![ErrorCode::PageSequenceGap]);
+        assert_eq!(
+            sink.issues.iter().map(|i| i.error.code).collect::<Vec<_>>(),
+            vec![ErrorCode::PageSequenceGap]
+        );
         assert_eq!(datas(&sink), vec![b"first".to_vec(), b"a".to_vec(), b"next".to_vec()]);
     }
 
@@ -525,7 +579,14 @@ mod tests {
         let mut out = Vec::new();
         write_page(
             &mut out,
-            &PageSpec { header_type: 0, granule_position: -1, serial: 1, sequence: 0, lacing: &[255], body: &[1; 255] },
+            &PageSpec {
+                header_type: 0,
+                granule_position: -1,
+                serial: 1,
+                sequence: 0,
+                lacing: &[255],
+                body: &[1; 255],
+            },
         );
         page(&mut out, 0, 1, 1, 0, &[b"fresh"]);
         let sink = demux_all(&out);
@@ -547,18 +608,35 @@ mod tests {
         let mut out = Vec::new();
         write_page(
             &mut out,
-            &PageSpec { header_type: 0, granule_position: -1, serial: 1, sequence: 0, lacing: &[255], body: &[1; 255] },
+            &PageSpec {
+                header_type: 0,
+                granule_position: -1,
+                serial: 1,
+                sequence: 0,
+                lacing: &[255],
+                body: &[1; 255],
+            },
         );
         write_page(
             &mut out,
-            &PageSpec { header_type: FLAG_CONTINUED, granule_position: -1, serial: 1, sequence: 1, lacing: &[255], body: &[2; 255] },
+            &PageSpec {
+                header_type: FLAG_CONTINUED,
+                granule_position: -1,
+                serial: 1,
+                sequence: 1,
+                lacing: &[255],
+                body: &[2; 255],
+            },
         );
         page(&mut out, FLAG_CONTINUED, 1, 2, 0, &[b"x", b"ok"]);
         let mut demuxer = OggDemuxer::new(300);
         let mut sink = CollectSink::default();
         demuxer.push(&out, &mut sink);
         demuxer.finish(&mut sink);
-        assert_eq!(sink.issues.iter().map(|i| i.error.code).collect::<Vec<_>>(), vec![ErrorCode::PacketTooLarge]);
+        assert_eq!(
+            sink.issues.iter().map(|i| i.error.code).collect::<Vec<_>>(),
+            vec![ErrorCode::PacketTooLarge]
+        );
         assert_eq!(datas(&sink), vec![b"ok".to_vec()]);
     }
 

@@ -267,20 +267,27 @@ mod tests {
         huge.resize(2 + 48 * 1275, 1);
         let bytes = mux(&[celt_20ms(10), huge.clone(), celt_20ms(10)], MuxOptions::new(1));
         let audio: Vec<_> = pages(&bytes).into_iter().skip(2).collect();
-        assert_eq!(audio.iter().map(|p| p.granule_position).collect::<Vec<_>>(), vec![960, 960 + 5760, 960 + 5760 + 960]);
+        assert_eq!(
+            audio.iter().map(|p| p.granule_position).collect::<Vec<_>>(),
+            vec![960, 960 + 5760, 960 + 5760 + 960]
+        );
         assert_eq!(audio[1].body, &huge[..]);
     }
 
     #[test]
     fn oversized_tags_span_pages_with_continuation_and_no_granule() {
-        let big_tags = OpusTags { vendor: "airwave".into(), comments: vec![format!("COVER={}", "x".repeat(70_000))] };
+        let big_tags =
+            OpusTags { vendor: "airwave".into(), comments: vec![format!("COVER={}", "x".repeat(70_000))] };
         let mut muxer = OggMuxer::new(&head(), &big_tags, MuxOptions::new(1)).unwrap();
         muxer.write_packet(&celt_20ms(10)).unwrap();
         muxer.finish().unwrap();
         let bytes = muxer.take_output();
         let pages = pages(&bytes);
         assert_eq!(pages.len(), 4);
-        assert_eq!((pages[1].lacing.len(), pages[1].granule_position, pages[1].is_continued()), (255, NO_GRANULE, false));
+        assert_eq!(
+            (pages[1].lacing.len(), pages[1].granule_position, pages[1].is_continued()),
+            (255, NO_GRANULE, false)
+        );
         assert_eq!((pages[2].granule_position, pages[2].is_continued()), (0, true));
         assert_eq!(pages[3].granule_position, 960);
         let mut demuxer = OggDemuxer::default();

@@ -286,7 +286,14 @@ mod tests {
         let mut out = Vec::new();
         write_page(
             &mut out,
-            &PageSpec { header_type: FLAG_EOS, granule_position: 5, serial: 1, sequence: 9, lacing: &[], body: &[] },
+            &PageSpec {
+                header_type: FLAG_EOS,
+                granule_position: 5,
+                serial: 1,
+                sequence: 9,
+                lacing: &[],
+                body: &[],
+            },
         );
         let page = parse_page(&out).unwrap().unwrap();
         assert_eq!((page.len, page.body.len()), (HEADER_LEN, 0));

@@ -78,7 +78,10 @@ impl OpusHead {
         let version = data[8];
         // The upper nibble is the major version; a new major version may change the layout (§5.1).
         if version >> 4 != 0 {
-            return Err(Error::new(ErrorCode::UnsupportedVersion, format!("OpusHead version {version} is not 0.x")));
+            return Err(Error::new(
+                ErrorCode::UnsupportedVersion,
+                format!("OpusHead version {version} is not 0.x"),
+            ));
         }
         let channel_count = data[9];
         if channel_count == 0 {
@@ -125,8 +128,11 @@ impl OpusHead {
         }
         let decoded_channels = head.stream_count as usize + head.coupled_count as usize;
         head.channel_mapping = data[21..table_end].to_vec();
-        if let Some(&bad) = head.channel_mapping.iter().find(|&&c| c != 255 && c as usize >= decoded_channels) {
-            return Err(fail(format!("channel mapping entry {bad} exceeds the {decoded_channels} decoded channels")));
+        if let Some(&bad) = head.channel_mapping.iter().find(|&&c| c != 255 && c as usize >= decoded_channels)
+        {
+            return Err(fail(format!(
+                "channel mapping entry {bad} exceeds the {decoded_channels} decoded channels"
+            )));
         }
         Ok(head)
     }
@@ -230,7 +236,10 @@ mod tests {
         bytes.extend_from_slice(&[1, 1, 0x38, 0x01, 0x80, 0xbb, 0, 0, 0, 0, 0]);
         let head = OpusHead::parse(&bytes).unwrap();
         assert_eq!((head.channel_count, head.pre_skip, head.input_sample_rate), (1, 312, 48_000));
-        assert_eq!((head.output_gain, head.mapping_family, head.stream_count, head.coupled_count), (0, 0, 1, 0));
+        assert_eq!(
+            (head.output_gain, head.mapping_family, head.stream_count, head.coupled_count),
+            (0, 0, 1, 0)
+        );
     }
 
     #[test]
@@ -268,7 +277,10 @@ mod tests {
 
     #[test]
     fn tags_round_trip() {
-        let tags = OpusTags { vendor: "airwave".into(), comments: vec!["TITLE=Morning show".into(), "é=ü".into()] };
+        let tags = OpusTags {
+            vendor: "airwave".into(),
+            comments: vec!["TITLE=Morning show".into(), "é=ü".into()],
+        };
         assert_eq!(OpusTags::parse(&tags.to_bytes()).unwrap(), tags);
     }
 
@@ -276,7 +288,11 @@ mod tests {
     fn tags_reject_truncation_and_absurd_counts() {
         let bytes = OpusTags { vendor: "v".into(), comments: vec!["A=b".into()] }.to_bytes();
         for len in 8..bytes.len() {
-            assert_eq!(OpusTags::parse(&bytes[..len]).unwrap_err().code, ErrorCode::Truncated, "length {len}");
+            assert_eq!(
+                OpusTags::parse(&bytes[..len]).unwrap_err().code,
+                ErrorCode::Truncated,
+                "length {len}"
+            );
         }
         let mut huge = b"OpusTags".to_vec();
         huge.extend_from_slice(&0u32.to_le_bytes());

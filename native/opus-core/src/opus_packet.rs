@@ -133,7 +133,8 @@ pub fn inspect_packet(data: &[u8]) -> Result<PacketInfo> {
         return Err(invalid(ErrorCode::InvalidToc, "R1: packet is empty, so it has no TOC byte".into()));
     };
     let toc = parse_toc(toc_byte);
-    let mut info = PacketInfo { toc, frame_count: 0, vbr: false, padding_len: 0, frame_lens: [0; MAX_FRAMES] };
+    let mut info =
+        PacketInfo { toc, frame_count: 0, vbr: false, padding_len: 0, frame_lens: [0; MAX_FRAMES] };
     match toc.frame_count_code {
         0 => {
             info.frame_lens[0] = check_frame_len(payload.len(), 1)?;
@@ -152,7 +153,10 @@ pub fn inspect_packet(data: &[u8]) -> Result<PacketInfo> {
         }
         2 => {
             let Some((first, used)) = read_frame_length(payload) else {
-                return Err(invalid(ErrorCode::Truncated, "R4: code 2 packet ends inside its frame length".into()));
+                return Err(invalid(
+                    ErrorCode::Truncated,
+                    "R4: code 2 packet ends inside its frame length".into(),
+                ));
             };
             let remaining = payload.len() - used;
             if first > remaining {
@@ -192,7 +196,10 @@ fn inspect_code3(payload: &[u8], info: &mut PacketInfo) -> Result<()> {
     if has_padding {
         loop {
             let Some((&byte, after)) = rest.split_first() else {
-                return Err(invalid(ErrorCode::InvalidPadding, "R6: packet ends inside its padding length".into()));
+                return Err(invalid(
+                    ErrorCode::InvalidPadding,
+                    "R6: packet ends inside its padding length".into(),
+                ));
             };
             rest = after;
             info.padding_len += 1;
@@ -228,7 +235,11 @@ fn inspect_code3(payload: &[u8], info: &mut PacketInfo) -> Result<()> {
         if coded_total > frames.len() {
             return Err(invalid(
                 ErrorCode::Truncated,
-                format!("R7: the first {} frames need {coded_total} bytes but {} remain", count - 1, frames.len()),
+                format!(
+                    "R7: the first {} frames need {coded_total} bytes but {} remain",
+                    count - 1,
+                    frames.len()
+                ),
             ));
         }
         info.frame_lens[count - 1] = check_frame_len(frames.len() - coded_total, count)?;
@@ -267,17 +278,26 @@ mod tests {
     #[test]
     fn toc_configs_map_to_mode_bandwidth_and_frame_size() {
         let silk_nb_10 = parse_toc(toc(0, 0));
-        assert_eq!((silk_nb_10.mode, silk_nb_10.bandwidth, silk_nb_10.frame_samples), (Mode::Silk, Bandwidth::Narrowband, 480));
+        assert_eq!(
+            (silk_nb_10.mode, silk_nb_10.bandwidth, silk_nb_10.frame_samples),
+            (Mode::Silk, Bandwidth::Narrowband, 480)
+        );
         let silk_wb_60 = parse_toc(toc(11, 0));
         assert_eq!((silk_wb_60.bandwidth, silk_wb_60.frame_samples), (Bandwidth::Wideband, 2880));
         let silk_mb_40 = parse_toc(toc(6, 0));
         assert_eq!((silk_mb_40.bandwidth, silk_mb_40.frame_samples), (Bandwidth::Mediumband, 1920));
         let hybrid_swb_20 = parse_toc(toc(13, 0));
-        assert_eq!((hybrid_swb_20.mode, hybrid_swb_20.bandwidth, hybrid_swb_20.frame_samples), (Mode::Hybrid, Bandwidth::SuperWideband, 960));
+        assert_eq!(
+            (hybrid_swb_20.mode, hybrid_swb_20.bandwidth, hybrid_swb_20.frame_samples),
+            (Mode::Hybrid, Bandwidth::SuperWideband, 960)
+        );
         let hybrid_fb_10 = parse_toc(toc(14, 0));
         assert_eq!((hybrid_fb_10.bandwidth, hybrid_fb_10.frame_samples), (Bandwidth::Fullband, 480));
         let celt_nb_2_5 = parse_toc(toc(16, 0));
-        assert_eq!((celt_nb_2_5.mode, celt_nb_2_5.bandwidth, celt_nb_2_5.frame_samples), (Mode::Celt, Bandwidth::Narrowband, 120));
+        assert_eq!(
+            (celt_nb_2_5.mode, celt_nb_2_5.bandwidth, celt_nb_2_5.frame_samples),
+            (Mode::Celt, Bandwidth::Narrowband, 120)
+        );
         let celt_fb_20 = parse_toc(toc(31, 0));
         assert_eq!((celt_fb_20.bandwidth, celt_fb_20.frame_samples), (Bandwidth::Fullband, 960));
         let celt_swb_5 = parse_toc(toc(25, 0));
@@ -313,7 +333,11 @@ mod tests {
         assert_eq!(info.frame_lengths(), &[1275]);
         packet.push(0);
         assert_eq!(code_of(&packet), ErrorCode::FrameTooLong);
-        assert_eq!(inspect_packet(&[toc(31, 0)]).unwrap().frame_lengths(), &[0], "a TOC alone is a DTX frame");
+        assert_eq!(
+            inspect_packet(&[toc(31, 0)]).unwrap().frame_lengths(),
+            &[0],
+            "a TOC alone is a DTX frame"
+        );
     }
 
     #[test]
@@ -384,7 +408,11 @@ mod tests {
         assert_eq!(info.frame_lengths(), &[1, 1]);
         assert_eq!(code_of(&[toc(16, 3), 0x42, 9, 7, 7]), ErrorCode::InvalidPadding);
         assert_eq!(code_of(&[toc(16, 3), 0x42]), ErrorCode::InvalidPadding, "padding length missing");
-        assert_eq!(code_of(&[toc(16, 3), 0x42, 255]), ErrorCode::InvalidPadding, "continued padding length missing");
+        assert_eq!(
+            code_of(&[toc(16, 3), 0x42, 255]),
+            ErrorCode::InvalidPadding,
+            "continued padding length missing"
+        );
     }
 
     #[test]

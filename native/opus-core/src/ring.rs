@@ -92,7 +92,11 @@ impl ChunkRing {
     }
 
     fn entry(&self, slot: &Slot) -> Entry<'_> {
-        Entry { sequence: slot.sequence, timestamp: slot.timestamp, data: &self.arena[slot.offset..slot.offset + slot.len] }
+        Entry {
+            sequence: slot.sequence,
+            timestamp: slot.timestamp,
+            data: &self.arena[slot.offset..slot.offset + slot.len],
+        }
     }
 
     /// Chunks with a sequence greater than `sequence`, oldest first. A client further behind than the
@@ -178,7 +182,10 @@ mod tests {
             ring.push(&[i], 0.0).unwrap();
         }
         assert_eq!(sequences(ring.read_after(0)), vec![12, 13, 14]);
-        assert_eq!((ring.oldest_sequence(), ring.newest_sequence(), ring.next_sequence()), (Some(12), Some(14), 15));
+        assert_eq!(
+            (ring.oldest_sequence(), ring.newest_sequence(), ring.next_sequence()),
+            (Some(12), Some(14), 15)
+        );
         assert_eq!(ring.total_bytes(), 3);
     }
 
@@ -244,7 +251,8 @@ mod tests {
             while model.len() > 16 {
                 model.pop_front();
             }
-            let held: Vec<(u64, Vec<u8>)> = ring.latest(usize::MAX).map(|e| (e.sequence, e.data.to_vec())).collect();
+            let held: Vec<(u64, Vec<u8>)> =
+                ring.latest(usize::MAX).map(|e| (e.sequence, e.data.to_vec())).collect();
             // The ring may drop more than the model (byte budget), but always the oldest, never corrupting.
             let model_len = model.len();
             assert_eq!(&held[..], &model.make_contiguous()[model_len - held.len()..]);
