@@ -58,16 +58,20 @@ log.info(
   },
   'airwave listening',
 )
-console.log(`Airwave listening on ${url}`)
-console.log(`  database: ${services.database.description}`)
-console.log(
+// One write, so anything waiting for the "listening" line sees the whole block.
+const banner = [
+  `Airwave listening on ${url}`,
+  `  database: ${services.database.description}`,
   `  storage:  ${services.blobs.kind === 's3' ? `S3 bucket ${config.s3?.bucket}` : `local, under ${config.dataDir}/blobs`}`,
-)
+]
 if (config.env === 'development') {
   const token = await services.tokens.sign({ userId: 'dev', role: 'admin' }, DEV_TOKEN_TTL_S)
-  console.log(`  dev token (sub=dev, role=admin, 30 days): ${token}`)
-  console.log(`  try: curl -H "Authorization: Bearer <token>" ${url}/health`)
+  banner.push(
+    `  dev token (sub=dev, role=admin, 30 days): ${token}`,
+    `  try: curl -H "Authorization: Bearer <token>" ${url}/api/v1/admin/keys/`,
+  )
 }
+console.log(banner.join('\n'))
 
 let stopping = false
 async function shutdown(signal: string): Promise<void> {

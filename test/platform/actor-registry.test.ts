@@ -70,7 +70,7 @@ describe('ActorRegistry', () => {
       .map((e) => (e as { event: { type: string } }).event.type)
     expect(events).toContain('inc')
     expect(events.filter((t) => t === 'inc')).toHaveLength(1)
-    expect(seen.some((e) => e.type === '@xstate.actor' && e.actorRef.id === 'counter:x')).toBe(true)
+    expect(seen.some((e) => e.type === '@xstate.actor' && e.actorRef === a)).toBe(true)
   })
 
   test('shutdown lets each kind persist before stopping everything', async () => {

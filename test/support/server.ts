@@ -41,7 +41,9 @@ export async function startServer(env: Record<string, string> = {}): Promise<Run
   let output = ''
   const collect = async (stream: ReadableStream<Uint8Array>) => {
     const decoder = new TextDecoder()
-    for await (const chunk of stream) output += decoder.decode(chunk, { stream: true })
+    const reader = stream.getReader()
+    for (let r = await reader.read(); !r.done; r = await reader.read())
+      output += decoder.decode(r.value, { stream: true })
   }
   void collect(proc.stdout)
   void collect(proc.stderr)
