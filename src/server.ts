@@ -7,10 +7,10 @@ import { healthRoutes } from './health/routes.ts'
 import { errorHandler } from './http/error-handler.ts'
 import { requestLog } from './http/request-log.ts'
 import { apiKeyRoutes } from './identity/routes.ts'
-import { webRoutes } from './web/routes.ts'
 import { ffmpegVersion } from './platform/ffmpeg.ts'
 import { nativeVersion } from './platform/native.ts'
 import { LocalBlobStore } from './platform/storage/local-blob-store.ts'
+import { webRoutes } from './web/routes.ts'
 
 /** Composes the feature plugins into the app; nothing else lives here. */
 export function createApp(services: Services) {
