@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { TokenService } from '../src/identity/tokens.ts'
+import { createPostgresDatabase } from './support/databases.ts'
 import { REPO_ROOT, type RunningServer, startServer, TEST_JWT_SECRET } from './support/server.ts'
 
 describe('the real server', () => {
@@ -113,6 +114,32 @@ describe('health checks', () => {
       expect(body.checks.database?.status).toBe('ok')
     } finally {
       await server.stop()
+    }
+  })
+})
+
+describe.if(Boolean(process.env.TEST_DATABASE_URL))('the real server on PostgreSQL', () => {
+  test('DATABASE_URL makes the server migrate and use PostgreSQL', async () => {
+    const created = await createPostgresDatabase(process.env.TEST_DATABASE_URL as string)
+    const server = await startServer({ DATABASE_URL: created.url })
+    try {
+      const health = (await (await fetch(`${server.url}/health`)).json()) as {
+        checks: { database: { status: string; detail: string } }
+      }
+      expect(health.checks.database).toMatchObject({
+        status: 'ok',
+        detail: expect.stringContaining('PostgreSQL at'),
+      })
+      const admin = await server.token('root', { role: 'admin' })
+      const res = await fetch(`${server.url}/api/v1/admin/keys/`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'pg-key' }),
+      })
+      expect(res.status).toBe(201)
+    } finally {
+      await server.stop()
+      await created.drop()
     }
   })
 })
