@@ -1,6 +1,7 @@
 import { join } from 'node:path'
 import Redis from 'ioredis'
 import type { Config } from './config.ts'
+import { SseRegistry } from './http/sse.ts'
 import { ApiKeyService } from './identity/api-keys.ts'
 import { TokenService } from './identity/tokens.ts'
 import { ActorRegistry } from './platform/actors/registry.ts'
@@ -21,6 +22,8 @@ export interface Services {
   urlSigner: UrlSigner
   registry: ActorRegistry
   gateway: WsGateway
+  /** Every open SSE stream, closed together at shutdown. */
+  sse: SseRegistry
   rateLimits: RateLimits
   redis: Redis | undefined
 }
@@ -67,6 +70,7 @@ export async function createServices(
     urlSigner,
     registry: new ActorRegistry(),
     gateway: new WsGateway(tokens),
+    sse: new SseRegistry(),
     rateLimits: new RateLimits(redis),
     redis,
   }

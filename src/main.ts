@@ -89,6 +89,7 @@ async function shutdown(signal: string): Promise<void> {
   // Stop accepting first; long-lived streams are closed by their owners below, so in-flight requests can finish.
   const drained = server?.stop(false)
   services.gateway.closeAll()
+  services.sse.closeAll()
   await closeServices(services)
   await Promise.race([drained, Bun.sleep(2000)])
   await server?.stop(true)
