@@ -71,23 +71,6 @@ impl From<Issue> for DemuxIssue {
     }
 }
 
-#[napi(object)]
-pub struct OggPacket<'env> {
-    pub data: Uint8ArraySlice<'env>,
-    /// Granule position of the page on which the packet completes (-1: none on that page).
-    pub granule_position: f64,
-    pub serial: u32,
-    pub page_sequence: u32,
-    pub bos: bool,
-    pub eos: bool,
-}
-
-#[napi(object)]
-pub struct DemuxResult<'env> {
-    pub packets: Vec<OggPacket<'env>>,
-    pub issues: Vec<DemuxIssue>,
-}
-
 /// All packets of one push laid out flat, for callers that handle many packets at once: packet `i` is
 /// `data.subarray(offsets[i], offsets[i + 1])`.
 #[napi(object)]
@@ -97,6 +80,7 @@ pub struct PacketBatch {
     pub offsets: Uint32Array,
     pub granule_positions: Float64Array,
     pub serials: Uint32Array,
+    pub page_sequences: Uint32Array,
     /// Bit 0: the packet completes on a BOS page; bit 1: on an EOS page.
     pub flags: Uint8Array,
     /// Duration at 48 kHz of each packet that is a valid Opus packet; 0 for headers and anything else.
@@ -105,42 +89,13 @@ pub struct PacketBatch {
     pub issues: Vec<DemuxIssue>,
 }
 
-struct ObjectSink<'a, 'env> {
-    env: &'a Env,
-    packets: Vec<OggPacket<'env>>,
-    issues: Vec<DemuxIssue>,
-    failure: Option<napi::Error>,
-}
-
-impl<'env> Sink for ObjectSink<'_, 'env> {
-    fn packet(&mut self, packet: Packet<'_>) {
-        if self.failure.is_some() {
-            return;
-        }
-        match Uint8ArraySlice::copy_from(self.env, packet.data) {
-            Ok(data) => self.packets.push(OggPacket {
-                data,
-                granule_position: packet.granule_position as f64,
-                serial: packet.serial,
-                page_sequence: packet.page_sequence,
-                bos: packet.bos,
-                eos: packet.eos,
-            }),
-            Err(error) => self.failure = Some(error),
-        }
-    }
-
-    fn issue(&mut self, issue: Issue) {
-        self.issues.push(issue.into());
-    }
-}
-
 #[derive(Default)]
 struct BatchSink {
     data: Vec<u8>,
     offsets: Vec<u32>,
     granule_positions: Vec<f64>,
     serials: Vec<u32>,
+    page_sequences: Vec<u32>,
     flags: Vec<u8>,
     duration_samples: Vec<u32>,
     total_duration_samples: u64,
@@ -153,6 +108,7 @@ impl Sink for BatchSink {
         self.offsets.push(self.data.len() as u32);
         self.granule_positions.push(packet.granule_position as f64);
         self.serials.push(packet.serial);
+        self.page_sequences.push(packet.page_sequence);
         self.flags.push(packet.bos as u8 | (packet.eos as u8) << 1);
         let duration = validate_packet(packet.data).unwrap_or(0);
         self.duration_samples.push(duration);
@@ -179,6 +135,7 @@ impl BatchSink {
             offsets: self.offsets.into(),
             granule_positions: self.granule_positions.into(),
             serials: self.serials.into(),
+            page_sequences: self.page_sequences.into(),
             flags: self.flags.into(),
             duration_samples: self.duration_samples.into(),
             total_duration_samples: self.total_duration_samples as f64,
@@ -201,21 +158,8 @@ impl OggDemuxer {
         Self { inner: ogg_demux::OggDemuxer::new(limit) }
     }
 
-    /// Packets completed by `chunk`, each as its own object with a copy of its bytes.
-    #[napi]
-    pub fn push<'env>(&mut self, env: &'env Env, chunk: &[u8]) -> napi::Result<DemuxResult<'env>, ErrorCode> {
-        let mut sink = ObjectSink { env, packets: Vec::new(), issues: Vec::new(), failure: None };
-        guard(|| {
-            self.inner.push(chunk, &mut sink);
-            Ok(())
-        })?;
-        if let Some(failure) = sink.failure {
-            return Err(from_napi(failure));
-        }
-        Ok(DemuxResult { packets: sink.packets, issues: sink.issues })
-    }
-
-    /// Same as `push`, but returns every packet in one flat batch: far cheaper for many packets.
+    /// Demuxes `chunk`, returning every packet it completed in one flat batch: a handful of N-API
+    /// values per call instead of several per packet.
     #[napi]
     pub fn push_batch(&mut self, chunk: &[u8]) -> napi::Result<PacketBatch, ErrorCode> {
         if chunk.len() > u32::MAX as usize {

@@ -1,6 +1,8 @@
 //! Opus packet structure (RFC 6716 §3): the TOC byte, frame packing codes 0–3 and the validity rules
 //! R1–R7 of §3.4. Nothing here allocates, so validating untrusted chunks is cheap.
 
+use std::fmt;
+
 use crate::error::{Error, ErrorCode, Result};
 
 /// Longest frame a packet may hold (R2).
@@ -103,11 +105,15 @@ impl PacketInfo {
     }
 }
 
-fn invalid(code: ErrorCode, message: String) -> Error {
-    Error::new(code, message)
+/// Error construction is kept out of line: validation runs once per demuxed packet and almost never fails.
+#[cold]
+#[inline(never)]
+fn invalid(code: ErrorCode, message: fmt::Arguments<'_>) -> Error {
+    Error::new(code, message.to_string())
 }
 
 /// Reads a frame length coded as in RFC 6716 §3.2.1, returning the length and the bytes it took.
+#[inline(always)]
 fn read_frame_length(data: &[u8]) -> Option<(usize, usize)> {
     let first = *data.first()? as usize;
     if first < 252 {
@@ -117,78 +123,93 @@ fn read_frame_length(data: &[u8]) -> Option<(usize, usize)> {
     Some((second * 4 + first, 2))
 }
 
+#[inline(always)]
 fn check_frame_len(len: usize, frame: usize) -> Result<u16> {
     if len > MAX_FRAME_LEN {
         return Err(invalid(
             ErrorCode::FrameTooLong,
-            format!("R2: frame {frame} is {len} bytes, more than {MAX_FRAME_LEN}"),
+            format_args!("R2: frame {frame} is {len} bytes, more than {MAX_FRAME_LEN}"),
         ));
     }
     Ok(len as u16)
 }
 
-/// Parses and validates a packet against R1–R7, returning its layout.
-pub fn inspect_packet(data: &[u8]) -> Result<PacketInfo> {
+/// What validation learns besides the frame lengths.
+struct Layout {
+    toc: Toc,
+    frame_count: usize,
+    vbr: bool,
+    padding_len: usize,
+}
+
+/// Validates a packet against R1–R7, handing each frame's (index, length) to `record`. Generic so the
+/// duration-only caller, with a no-op `record`, compiles to a version without any length bookkeeping.
+#[inline(always)]
+fn walk_packet(data: &[u8], mut record: impl FnMut(usize, u16)) -> Result<Layout> {
     let Some((&toc_byte, payload)) = data.split_first() else {
-        return Err(invalid(ErrorCode::InvalidToc, "R1: packet is empty, so it has no TOC byte".into()));
+        return Err(invalid(
+            ErrorCode::InvalidToc,
+            format_args!("R1: packet is empty, so it has no TOC byte"),
+        ));
     };
     let toc = parse_toc(toc_byte);
-    let mut info =
-        PacketInfo { toc, frame_count: 0, vbr: false, padding_len: 0, frame_lens: [0; MAX_FRAMES] };
+    let mut layout = Layout { toc, frame_count: 2, vbr: false, padding_len: 0 };
     match toc.frame_count_code {
         0 => {
-            info.frame_lens[0] = check_frame_len(payload.len(), 1)?;
-            info.frame_count = 1;
+            record(0, check_frame_len(payload.len(), 1)?);
+            layout.frame_count = 1;
         }
         1 => {
             if payload.len() % 2 != 0 {
                 return Err(invalid(
                     ErrorCode::InvalidFrameLengths,
-                    format!("R3: code 1 packet of {} bytes must have an odd length", data.len()),
+                    format_args!("R3: code 1 packet of {} bytes must have an odd length", data.len()),
                 ));
             }
             let each = check_frame_len(payload.len() / 2, 1)?;
-            info.frame_lens[..2].fill(each);
-            info.frame_count = 2;
+            record(0, each);
+            record(1, each);
         }
         2 => {
             let Some((first, used)) = read_frame_length(payload) else {
                 return Err(invalid(
                     ErrorCode::Truncated,
-                    "R4: code 2 packet ends inside its frame length".into(),
+                    format_args!("R4: code 2 packet ends inside its frame length"),
                 ));
             };
             let remaining = payload.len() - used;
             if first > remaining {
                 return Err(invalid(
                     ErrorCode::Truncated,
-                    format!("R4: first frame is {first} bytes but only {remaining} remain"),
+                    format_args!("R4: first frame is {first} bytes but only {remaining} remain"),
                 ));
             }
-            info.frame_lens[0] = first as u16;
-            info.frame_lens[1] = check_frame_len(remaining - first, 2)?;
-            info.frame_count = 2;
+            record(0, first as u16);
+            record(1, check_frame_len(remaining - first, 2)?);
         }
-        _ => inspect_code3(payload, &mut info)?,
+        _ => walk_code3(payload, &mut layout, record)?,
     }
-    Ok(info)
+    Ok(layout)
 }
 
-fn inspect_code3(payload: &[u8], info: &mut PacketInfo) -> Result<()> {
+#[inline(always)]
+fn walk_code3(payload: &[u8], layout: &mut Layout, mut record: impl FnMut(usize, u16)) -> Result<()> {
     let Some((&frame_count_byte, mut rest)) = payload.split_first() else {
-        return Err(invalid(ErrorCode::Truncated, "R6: code 3 packet has no frame count byte".into()));
+        return Err(invalid(ErrorCode::Truncated, format_args!("R6: code 3 packet has no frame count byte")));
     };
-    info.vbr = frame_count_byte & 0x80 != 0;
+    layout.vbr = frame_count_byte & 0x80 != 0;
     let has_padding = frame_count_byte & 0x40 != 0;
     let count = (frame_count_byte & 0x3f) as usize;
     if count == 0 {
-        return Err(invalid(ErrorCode::InvalidFrameCount, "R5: code 3 packet declares zero frames".into()));
+        return Err(invalid(
+            ErrorCode::InvalidFrameCount,
+            format_args!("R5: code 3 packet declares zero frames"),
+        ));
     }
-    let samples = count as u32 * info.toc.frame_samples;
-    if samples > MAX_PACKET_SAMPLES {
+    if count as u32 * layout.toc.frame_samples > MAX_PACKET_SAMPLES {
         return Err(invalid(
             ErrorCode::DurationTooLong,
-            format!("R5: {count} frames of {} samples exceed 120 ms", info.toc.frame_samples),
+            format_args!("R5: {count} frames of {} samples exceed 120 ms", layout.toc.frame_samples),
         ));
     }
 
@@ -198,11 +219,11 @@ fn inspect_code3(payload: &[u8], info: &mut PacketInfo) -> Result<()> {
             let Some((&byte, after)) = rest.split_first() else {
                 return Err(invalid(
                     ErrorCode::InvalidPadding,
-                    "R6: packet ends inside its padding length".into(),
+                    format_args!("R6: packet ends inside its padding length"),
                 ));
             };
             rest = after;
-            info.padding_len += 1;
+            layout.padding_len += 1;
             if byte < 255 {
                 trailing_padding += byte as usize;
                 break;
@@ -213,53 +234,68 @@ fn inspect_code3(payload: &[u8], info: &mut PacketInfo) -> Result<()> {
     if trailing_padding > rest.len() {
         return Err(invalid(
             ErrorCode::InvalidPadding,
-            format!("R6: {trailing_padding} bytes of padding but only {} remain", rest.len()),
+            format_args!("R6: {trailing_padding} bytes of padding but only {} remain", rest.len()),
         ));
     }
-    info.padding_len += trailing_padding;
+    layout.padding_len += trailing_padding;
     let mut frames = &rest[..rest.len() - trailing_padding];
 
-    if info.vbr {
+    if layout.vbr {
         let mut coded_total = 0usize;
         for index in 0..count - 1 {
             let Some((len, used)) = read_frame_length(frames) else {
                 return Err(invalid(
                     ErrorCode::Truncated,
-                    format!("R7: packet ends inside the length of frame {}", index + 1),
+                    format_args!("R7: packet ends inside the length of frame {}", index + 1),
                 ));
             };
             frames = &frames[used..];
-            info.frame_lens[index] = len as u16;
+            record(index, len as u16);
             coded_total += len;
         }
         if coded_total > frames.len() {
             return Err(invalid(
                 ErrorCode::Truncated,
-                format!(
+                format_args!(
                     "R7: the first {} frames need {coded_total} bytes but {} remain",
                     count - 1,
                     frames.len()
                 ),
             ));
         }
-        info.frame_lens[count - 1] = check_frame_len(frames.len() - coded_total, count)?;
+        record(count - 1, check_frame_len(frames.len() - coded_total, count)?);
     } else {
         if frames.len() % count != 0 {
             return Err(invalid(
                 ErrorCode::InvalidFrameLengths,
-                format!("R6: {} bytes cannot be split into {count} equal frames", frames.len()),
+                format_args!("R6: {} bytes cannot be split into {count} equal frames", frames.len()),
             ));
         }
         let each = check_frame_len(frames.len() / count, 1)?;
-        info.frame_lens[..count].fill(each);
+        for index in 0..count {
+            record(index, each);
+        }
     }
-    info.frame_count = count;
+    layout.frame_count = count;
     Ok(())
+}
+
+/// Parses and validates a packet against R1–R7, returning its layout.
+pub fn inspect_packet(data: &[u8]) -> Result<PacketInfo> {
+    let mut frame_lens = [0; MAX_FRAMES];
+    let layout = walk_packet(data, |index, len| frame_lens[index] = len)?;
+    Ok(PacketInfo {
+        toc: layout.toc,
+        frame_count: layout.frame_count,
+        vbr: layout.vbr,
+        padding_len: layout.padding_len,
+        frame_lens,
+    })
 }
 
 /// Validates a packet (R1–R7) and returns its duration in samples at 48 kHz.
 pub fn validate_packet(data: &[u8]) -> Result<u32> {
-    inspect_packet(data).map(|info| info.duration_samples())
+    walk_packet(data, |_, _| {}).map(|layout| layout.toc.frame_samples * layout.frame_count as u32)
 }
 
 #[cfg(test)]
