@@ -4,8 +4,10 @@ import type { Config } from './config.ts'
 import { SseRegistry } from './http/sse.ts'
 import { ApiKeyService } from './identity/api-keys.ts'
 import { TokenService } from './identity/tokens.ts'
+import { InspectionFeed } from './inspector/inspection-feed.ts'
 import { ActorRegistry } from './platform/actors/registry.ts'
 import { type Database, openDatabase } from './platform/db/index.ts'
+import { gaugeSources } from './platform/metrics.ts'
 import { RateLimits } from './platform/rate-limit.ts'
 import type { BlobStore } from './platform/storage/blob-store.ts'
 import { createBlobStore } from './platform/storage/index.ts'
@@ -24,6 +26,8 @@ export interface Services {
   gateway: WsGateway
   /** Every open SSE stream, closed together at shutdown. */
   sse: SseRegistry
+  /** Sees every actor of the registry from its creation on, for the inspector. */
+  inspector: InspectionFeed
   rateLimits: RateLimits
   redis: Redis | undefined
 }
@@ -61,6 +65,12 @@ export async function createServices(
   const redis = config.redisUrl
     ? new Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: false })
     : undefined
+  const registry = new ActorRegistry()
+  const inspector = new InspectionFeed(registry)
+  const sse = new SseRegistry()
+  gaugeSources.actorsByKind = () => inspector.countsByKind()
+  gaugeSources.transitionRatesByKind = () => inspector.transitionRates()
+  gaugeSources.sseStreams = () => sse.size
   return {
     config,
     database,
@@ -68,9 +78,10 @@ export async function createServices(
     apiKeys: new ApiKeyService(database.db, config.ingestApiKeys),
     blobs,
     urlSigner,
-    registry: new ActorRegistry(),
+    registry,
+    inspector,
     gateway: new WsGateway(tokens),
-    sse: new SseRegistry(),
+    sse,
     rateLimits: new RateLimits(redis),
     redis,
   }
@@ -79,6 +90,7 @@ export async function createServices(
 /** Closes what `createServices` opened, in reverse order. */
 export async function closeServices(services: Services): Promise<void> {
   await services.registry.shutdown()
+  services.inspector.stop()
   services.redis?.disconnect()
   await services.database.close()
 }

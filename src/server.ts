@@ -7,6 +7,7 @@ import { healthRoutes } from './health/routes.ts'
 import { errorHandler } from './http/error-handler.ts'
 import { requestLog } from './http/request-log.ts'
 import { apiKeyRoutes } from './identity/routes.ts'
+import { inspectorRoutes } from './inspector/routes.ts'
 import { ffmpegVersion } from './platform/ffmpeg.ts'
 import { nativeVersion } from './platform/native.ts'
 import { LocalBlobStore } from './platform/storage/local-blob-store.ts'
@@ -59,6 +60,7 @@ export function createApp(services: Services) {
       }),
     )
     .use(apiKeyRoutes(services.tokens, services.apiKeys))
+    .use(inspectorRoutes(services))
     .use(webRoutes)
     .use(services.gateway.plugin())
   if (services.blobs instanceof LocalBlobStore) app.use(blobRoutes(services.blobs, services.urlSigner))

@@ -1,5 +1,6 @@
 import type { Server } from 'bun'
 import { log } from '../platform/log.ts'
+import { metrics } from '../platform/metrics.ts'
 
 /** One Server-Sent Event. `data` is sent as JSON unless it is already a string. */
 export interface SseEvent {
@@ -92,6 +93,7 @@ export class SseStream {
     if (this.ended || !this.controller) return false
     const bytes = encoder.encode(formatSseEvent(event))
     if (this.queuedBytes + bytes.byteLength > this.options.maxQueuedBytes) {
+      metrics.sseSlowClientsDisconnected.inc()
       this.end('too-slow')
       return false
     }

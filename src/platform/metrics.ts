@@ -4,6 +4,41 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 export const registry = new Registry()
 collectDefaultMetrics({ register: registry, prefix: 'airwave_' })
 
+/** Live values read at scrape time; the services that own them register their readers here. */
+export const gaugeSources: {
+  actorsByKind?: () => Map<string, number>
+  transitionRatesByKind?: () => Map<string, number>
+  sseStreams?: () => number
+} = {}
+
+function mapGauge(name: string, help: string, read: () => Map<string, number> | undefined) {
+  return new Gauge({
+    name,
+    help,
+    labelNames: ['kind'] as const,
+    registers: [registry],
+    collect() {
+      this.reset()
+      for (const [kind, value] of read() ?? []) this.set({ kind }, value)
+    },
+  })
+}
+
+mapGauge('airwave_actors', 'Live actors, by kind', () => gaugeSources.actorsByKind?.())
+mapGauge(
+  'airwave_actor_transitions_per_second',
+  'Actor transitions per second over the last second, by kind',
+  () => gaugeSources.transitionRatesByKind?.(),
+)
+new Gauge({
+  name: 'airwave_sse_streams',
+  help: 'Open SSE streams (radio listeners and inspector feeds)',
+  registers: [registry],
+  collect() {
+    this.set(gaugeSources.sseStreams?.() ?? 0)
+  },
+})
+
 export const metrics = {
   httpRequests: new Counter({
     name: 'airwave_http_requests_total',
@@ -26,6 +61,27 @@ export const metrics = {
   wsSlowClientsDisconnected: new Counter({
     name: 'airwave_ws_slow_clients_disconnected_total',
     help: 'WebSocket clients disconnected because their send buffer passed the limit',
+    registers: [registry],
+  }),
+  sseSlowClientsDisconnected: new Counter({
+    name: 'airwave_sse_slow_clients_disconnected_total',
+    help: 'SSE clients disconnected because their unsent backlog passed the limit',
+    registers: [registry],
+  }),
+  actorTransitions: new Counter({
+    name: 'airwave_actor_transitions_total',
+    help: 'Actor snapshots produced by events, by kind',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+  }),
+  inspectorDroppedEvents: new Counter({
+    name: 'airwave_inspector_dropped_events_total',
+    help: 'Inspection events dropped because the inspector queue was full',
+    registers: [registry],
+  }),
+  ffmpegProcesses: new Gauge({
+    name: 'airwave_ffmpeg_processes',
+    help: 'FFmpeg child processes running',
     registers: [registry],
   }),
   rateLimited: new Counter({
