@@ -1,7 +1,7 @@
 import { Elysia, t } from 'elysia'
 import type { Services } from '../app-services.ts'
 import { authPlugin } from '../identity/auth-plugin.ts'
-import { NotFoundError } from '../platform/errors.ts'
+import { BadRequestError, NotFoundError } from '../platform/errors.ts'
 
 /** Unsent bytes an inspector client may fall behind by before it is cut off; actors never wait for it. */
 export const INSPECTOR_MAX_QUEUED_BYTES = 1024 * 1024
@@ -11,6 +11,15 @@ const page = () =>
   new Response(Bun.file(new URL('../web/inspector.html', import.meta.url)), {
     headers: { 'content-type': 'text/html; charset=utf-8' },
   })
+
+/** Actor ids hold `:` and, for children, `/`; Elysia leaves a wildcard percent-encoded. */
+function decodeActorId(raw: string): string {
+  try {
+    return decodeURIComponent(raw)
+  } catch {
+    throw new BadRequestError('Malformed actor id')
+  }
+}
 
 /** The state inspector: admin-only JSON and SSE over the inspection feed, and the page at /inspector. */
 export function inspectorRoutes(services: Pick<Services, 'tokens' | 'sse' | 'inspector'>) {
@@ -26,8 +35,9 @@ export function inspectorRoutes(services: Pick<Services, 'tokens' | 'sse' | 'ins
     .get(
       '/api/v1/inspector/actors/*',
       ({ params }) => {
-        const actor = feed.get(params['*'])
-        if (!actor) throw new NotFoundError(`No actor "${params['*']}"`, 'ACTOR_NOT_FOUND')
+        const id = decodeActorId(params['*'])
+        const actor = feed.get(id)
+        if (!actor) throw new NotFoundError(`No actor "${id}"`, 'ACTOR_NOT_FOUND')
         return actor
       },
       {

@@ -137,8 +137,14 @@ describe('inspector HTTP and SSE', () => {
       ],
     })
     expect((detail.machine as { states: unknown[] }).states).toHaveLength(3)
-    const child = await get('/api/v1/inspector/actors/demo:http/ticker')
+    const child = await get('/api/v1/inspector/actors/demo%3Ahttp/ticker')
     expect(child.status).toBe(200)
+    expect(await child.json()).toMatchObject({
+      id: 'demo:http/ticker',
+      kind: 'demo.ticker',
+      parent: 'demo:http',
+    })
+    expect((await get('/api/v1/inspector/actors/%E0%A4%A')).status).toBe(400)
     expect((await get('/api/v1/inspector/actors/nope:1')).status).toBe(404)
     actor.send({ type: 'end' })
   })
