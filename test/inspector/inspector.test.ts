@@ -196,6 +196,24 @@ describe('inspector HTTP and SSE', () => {
     expect([...ids].sort((a, b) => a - b)).toEqual(ids)
   })
 
+  test('/metrics has per-kind actor counts and transition rates, SSE streams, FFmpeg processes and drops', async () => {
+    const actor = app.services.registry.getOrSpawn<typeof demo>('demo', 'metrics')
+    for (let i = 0; i < 5; i++) actor.send({ type: 'tick' })
+    // Transition rates are sampled once a second.
+    await Bun.sleep(1100)
+    const text = await (await fetch(`${app.url}/metrics`)).text()
+    expect(text).toMatch(/^airwave_actors\{kind="demo"\} [1-9]\d*$/m)
+    expect(text).toMatch(/^airwave_actor_transitions_total\{kind="demo"\} [1-9]\d*$/m)
+    expect(text).toContain('# TYPE airwave_actor_transitions_per_second gauge')
+    expect(text).toContain('# TYPE airwave_sse_streams gauge')
+    expect(text).toContain('# TYPE airwave_sse_slow_clients_disconnected_total counter')
+    expect(text).toContain('# TYPE airwave_ws_connections gauge')
+    expect(text).toContain('# TYPE airwave_ffmpeg_processes gauge')
+    expect(text).toContain('# TYPE airwave_inspector_dropped_events_total counter')
+    expect(text).toContain('# TYPE airwave_nodejs_eventloop_lag_seconds gauge')
+    actor.send({ type: 'end' })
+  })
+
   test('a stalled inspector client is cut off and the actors never wait for it', async () => {
     while (app.services.sse.size > 0) await Bun.sleep(10)
     const before = 0
