@@ -11,6 +11,8 @@ const nativeDir = fileURLToPath(new URL('..', import.meta.url))
 const addonPath = join(nativeDir, 'airwave-native.node')
 const manifestPath = join(nativeDir, 'Cargo.toml')
 const bindingCrate = 'airwave-native'
+/** Cargo's name for the binding's library target; dependencies may build shared libraries of their own. */
+const bindingTarget = 'airwave_native'
 const skippedDirs = new Set(['target', 'node_modules', 'scripts'])
 
 function newestInputMtime(dir: string): number {
@@ -55,7 +57,8 @@ async function cargoBuild(cargo: string): Promise<string> {
       target?: { name: string; kind: string[] }
       filenames?: string[]
     }
-    if (message.reason !== 'compiler-artifact' || !message.target?.kind.includes('cdylib')) continue
+    if (message.reason !== 'compiler-artifact' || message.target?.name !== bindingTarget) continue
+    if (!message.target.kind.includes('cdylib')) continue
     const library = message.filenames?.find((name) => /\.(so|dylib|dll)$/.test(name))
     if (library) return library
   }

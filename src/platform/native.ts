@@ -45,7 +45,7 @@ export class NativeError extends Error {
 export const OPUS_SAMPLE_RATE = 48_000
 
 export interface OggPacket {
-  /** A view into one buffer shared by all packets of the same push; `slice()` it to keep it alone. */
+  /** A view of the pushed chunk (or of a small side buffer for packets reassembled across pages). */
   data: Uint8Array
   /** Granule position of the page on which the packet completes; -1 when no packet completes there. */
   granulePosition: number
@@ -61,20 +61,78 @@ export interface DemuxResult {
   errors: NativeError[]
 }
 
-/** Packet `i` is `data.subarray(offsets[i], offsets[i + 1])`. */
-export interface PacketBatch {
+interface RawPacketBatch {
   count: number
-  data: Uint8Array
-  offsets: Uint32Array
-  granulePositions: Float64Array
-  serials: Uint32Array
-  pageSequences: Uint32Array
-  /** Bit 0: packet completes on a BOS page; bit 1: on an EOS page. */
-  flags: Uint8Array
-  /** 48 kHz duration of each valid Opus audio packet; 0 for headers and anything else. */
-  durationSamples: Uint32Array
+  starts: Uint32Array
+  ends: Uint32Array
+  spill: Uint8Array
+  pageIndexes: Uint32Array
+  durationSamples: Uint16Array
   totalDurationSamples: number
-  errors: NativeError[]
+  pageGranulePositions: Float64Array
+  pageSerials: Uint32Array
+  pageSequences: Uint32Array
+  pageFlags: Uint8Array
+  issues: RawIssue[]
+}
+
+const PAGE_FLAG_BOS = 1
+const PAGE_FLAG_EOS = 2
+
+/**
+ * The packets of one push as flat arrays, for handling many packets without an object each. Packet
+ * bytes are views of the pushed chunk where possible, so the chunk must not be modified while they
+ * are in use. Page fields are stored per page; `pageIndexes[i]` is the page packet `i` completed on.
+ */
+export class PacketBatch {
+  readonly count: number
+  /** 48 kHz duration of each valid Opus audio packet; 0 for headers and anything else. */
+  readonly durationSamples: Uint16Array
+  readonly totalDurationSamples: number
+  readonly pageIndexes: Uint32Array
+  readonly pageGranulePositions: Float64Array
+  readonly pageSerials: Uint32Array
+  readonly pageSequences: Uint32Array
+  readonly errors: NativeError[]
+  readonly #chunk: Uint8Array
+  readonly #raw: RawPacketBatch
+
+  constructor(chunk: Uint8Array, raw: RawPacketBatch) {
+    this.#chunk = chunk
+    this.#raw = raw
+    this.count = raw.count
+    this.durationSamples = raw.durationSamples
+    this.totalDurationSamples = raw.totalDurationSamples
+    this.pageIndexes = raw.pageIndexes
+    this.pageGranulePositions = raw.pageGranulePositions
+    this.pageSerials = raw.pageSerials
+    this.pageSequences = raw.pageSequences
+    this.errors = raw.issues.length === 0 ? [] : toErrors(raw.issues)
+  }
+
+  /** Bytes of packet `index`. */
+  data(index: number): Uint8Array {
+    const start = this.#raw.starts[index] ?? 0
+    const end = this.#raw.ends[index] ?? 0
+    const chunkLength = this.#chunk.length
+    return start < chunkLength || end === start
+      ? this.#chunk.subarray(start, end)
+      : this.#raw.spill.subarray(start - chunkLength, end - chunkLength)
+  }
+
+  /** Packet `index` with its page's fields, as one object. */
+  packet(index: number): OggPacket {
+    const page = this.pageIndexes[index] ?? 0
+    const flags = this.#raw.pageFlags[page] ?? 0
+    return {
+      data: this.data(index),
+      granulePosition: this.pageGranulePositions[page] ?? -1,
+      serial: this.pageSerials[page] ?? 0,
+      pageSequence: this.pageSequences[page] ?? 0,
+      bos: (flags & PAGE_FLAG_BOS) !== 0,
+      eos: (flags & PAGE_FLAG_EOS) !== 0,
+    }
+  }
 }
 
 export interface OggMuxerOptions {
@@ -162,7 +220,7 @@ interface RawIssue {
 }
 
 interface RawOggDemuxer {
-  pushBatch(chunk: Uint8Array): Omit<PacketBatch, 'errors'> & { issues: RawIssue[] }
+  pushBatch(chunk: Uint8Array): RawPacketBatch
   finish(): RawIssue[]
   readonly bufferedBytes: number
 }
@@ -283,24 +341,16 @@ export class OggDemuxer {
     const batch = this.pushBatch(chunk)
     // Building the objects here is several times cheaper than creating them through N-API.
     const packets: OggPacket[] = new Array(batch.count)
-    for (let i = 0; i < batch.count; i++) {
-      const flags = batch.flags[i] ?? 0
-      packets[i] = {
-        data: batch.data.subarray(batch.offsets[i], batch.offsets[i + 1]),
-        granulePosition: batch.granulePositions[i] ?? -1,
-        serial: batch.serials[i] ?? 0,
-        pageSequence: batch.pageSequences[i] ?? 0,
-        bos: (flags & 1) !== 0,
-        eos: (flags & 2) !== 0,
-      }
-    }
+    for (let i = 0; i < batch.count; i++) packets[i] = batch.packet(i)
     return { packets, errors: batch.errors }
   }
 
-  /** Like `push`, with all packets in one flat batch of typed arrays: the fast path for whole files. */
+  /** Like `push`, with the packets in flat arrays: the fast path for whole files. */
   pushBatch(chunk: Uint8Array): PacketBatch {
-    const { issues, ...batch } = call(() => this.#raw.pushBatch(chunk))
-    return { ...batch, errors: issues.length === 0 ? [] : toErrors(issues) }
+    return new PacketBatch(
+      chunk,
+      call(() => this.#raw.pushBatch(chunk)),
+    )
   }
 
   /** Declares the end of input; a cut-off page or packet is reported as TRUNCATED. */

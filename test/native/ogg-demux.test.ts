@@ -49,17 +49,14 @@ describe.each(fixtures)('demuxing $name made by FFmpeg', (file) => {
     expect(batch.errors).toEqual([])
     // Two header packets (OpusHead, OpusTags) precede the audio ffprobe lists.
     expect(batch.count).toBe(file.probed.length + 2)
-    const sizes = Array.from(
-      { length: batch.count - 2 },
-      (_, i) => itemAt(batch.offsets, i + 3) - itemAt(batch.offsets, i + 2),
-    )
+    const sizes = Array.from({ length: batch.count - 2 }, (_, i) => batch.data(i + 2).length)
     expect(sizes).toEqual(file.probed.map((p) => p.size))
 
     // ffprobe trims the last packet to the final granule position (RFC 7845 §4.4 end trimming);
     // every other packet's duration must match exactly.
     const durations = Array.from(batch.durationSamples.subarray(2))
     expect(durations.slice(0, -1)).toEqual(file.probed.slice(0, -1).map((p) => p.duration))
-    const finalGranule = itemAt(batch.granulePositions, batch.count - 1)
+    const finalGranule = batch.packet(batch.count - 1).granulePosition
     const probedTotal = file.probed.reduce((sum, p) => sum + p.duration, 0)
     expect(Math.min(batch.totalDurationSamples, finalGranule)).toBe(probedTotal)
   })
@@ -94,7 +91,7 @@ describe.each(fixtures)('demuxing $name made by FFmpeg', (file) => {
 test('the 8 kHz, 100 ms file holds code 3 packets of five 20 ms SILK frames', () => {
   const file = itemAt(fixtures, 1)
   const batch = new OggDemuxer().pushBatch(file.bytes)
-  const firstAudio = batch.data.subarray(batch.offsets[2], batch.offsets[3])
+  const firstAudio = batch.data(2)
   expect(itemAt(firstAudio, 0) & 0x03).toBe(3)
   expect(batch.durationSamples[2]).toBe(4800)
 })
@@ -107,6 +104,6 @@ test('chained logical streams are told apart by serial', () => {
   both.set(b, a.length)
   const batch = new OggDemuxer().pushBatch(both)
   expect(batch.errors).toEqual([])
-  expect(new Set(batch.serials).size).toBe(2)
+  expect(new Set(batch.pageSerials).size).toBe(2)
   expect(batch.count).toBe(itemAt(fixtures, 0).probed.length + itemAt(fixtures, 2).probed.length + 4)
 })

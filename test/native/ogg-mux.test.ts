@@ -106,3 +106,18 @@ test('writing after finish and invalid packets are rejected with codes', () => {
   )
   expect(() => new OggMuxer({ channels: 3 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }))
 })
+
+test('an OpusTags packet larger than a page spans pages and demuxes whole, in any chunking', () => {
+  const cover = `METADATA_BLOCK_PICTURE=${'x'.repeat(100_000)}`
+  const muxer = new OggMuxer({ comments: [cover] })
+  const file = new Uint8Array(Buffer.concat([muxer.takePages(), muxer.finish()]))
+  for (const chunkSize of [file.length, 1000, 1]) {
+    const demuxer = new OggDemuxer()
+    const packets = []
+    for (let start = 0; start < file.length; start += chunkSize) {
+      packets.push(...demuxer.push(file.subarray(start, start + chunkSize)).packets)
+    }
+    expect(packets).toHaveLength(2)
+    expect(parseOpusTags(itemAt(packets, 1).data).comments).toEqual([cover])
+  }
+})

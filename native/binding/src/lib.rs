@@ -6,7 +6,7 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use napi::bindgen_prelude::{Env, Float64Array, Uint8Array, Uint8ArraySlice, Uint32Array};
+use napi::bindgen_prelude::{Env, Float64Array, Uint8Array, Uint8ArraySlice, Uint16Array, Uint32Array};
 use napi_derive::napi;
 use opus_core::classify::classify_chunk as classify;
 use opus_core::ogg_demux::{self, Issue, Packet, Sink};
@@ -71,76 +71,118 @@ impl From<Issue> for DemuxIssue {
     }
 }
 
-/// All packets of one push laid out flat, for callers that handle many packets at once: packet `i` is
-/// `data.subarray(offsets[i], offsets[i + 1])`.
+/// All packets of one push, as flat arrays. Packet bytes are not copied when they lie within the pushed
+/// chunk: packet `i` spans `[starts[i], ends[i])` of the chunk followed by `spill`, where `spill` holds
+/// only packets reassembled across pages or completed from bytes buffered by an earlier push. Page
+/// metadata is stored once per page, and `pageIndexes[i]` says which page packet `i` completed on.
 #[napi(object)]
 pub struct PacketBatch {
     pub count: u32,
-    pub data: Uint8Array,
-    pub offsets: Uint32Array,
-    pub granule_positions: Float64Array,
-    pub serials: Uint32Array,
-    pub page_sequences: Uint32Array,
-    /// Bit 0: the packet completes on a BOS page; bit 1: on an EOS page.
-    pub flags: Uint8Array,
+    pub starts: Uint32Array,
+    pub ends: Uint32Array,
+    pub spill: Uint8Array,
+    pub page_indexes: Uint32Array,
     /// Duration at 48 kHz of each packet that is a valid Opus packet; 0 for headers and anything else.
-    pub duration_samples: Uint32Array,
+    pub duration_samples: Uint16Array,
     pub total_duration_samples: f64,
+    pub page_granule_positions: Float64Array,
+    pub page_serials: Uint32Array,
+    pub page_sequences: Uint32Array,
+    /// Bit 0: beginning-of-stream page; bit 1: end-of-stream page.
+    pub page_flags: Uint8Array,
     pub issues: Vec<DemuxIssue>,
 }
 
-#[derive(Default)]
-struct BatchSink {
-    data: Vec<u8>,
-    offsets: Vec<u32>,
-    granule_positions: Vec<f64>,
-    serials: Vec<u32>,
-    page_sequences: Vec<u32>,
-    flags: Vec<u8>,
-    duration_samples: Vec<u32>,
+struct BatchSink<'chunk> {
+    chunk: &'chunk [u8],
+    spill: Vec<u8>,
+    starts: Vec<u32>,
+    ends: Vec<u32>,
+    page_indexes: Vec<u32>,
+    duration_samples: Vec<u16>,
     total_duration_samples: u64,
+    page_granule_positions: Vec<f64>,
+    page_serials: Vec<u32>,
+    page_sequences: Vec<u32>,
+    page_flags: Vec<u8>,
+    last_page_offset: Option<u64>,
     issues: Vec<DemuxIssue>,
 }
 
-impl Sink for BatchSink {
+impl<'chunk> BatchSink<'chunk> {
+    fn new(chunk: &'chunk [u8]) -> Self {
+        Self {
+            chunk,
+            spill: Vec::new(),
+            starts: Vec::new(),
+            ends: Vec::new(),
+            page_indexes: Vec::new(),
+            duration_samples: Vec::new(),
+            total_duration_samples: 0,
+            page_granule_positions: Vec::new(),
+            page_serials: Vec::new(),
+            page_sequences: Vec::new(),
+            page_flags: Vec::new(),
+            last_page_offset: None,
+            issues: Vec::new(),
+        }
+    }
+
+    /// Where `data` sits in the chunk-then-spill address space, copying it to the spill only when it
+    /// is not part of the chunk.
+    fn locate(&mut self, data: &[u8]) -> (u32, u32) {
+        let chunk_start = self.chunk.as_ptr() as usize;
+        let data_start = data.as_ptr() as usize;
+        let start = if data_start >= chunk_start && data_start + data.len() <= chunk_start + self.chunk.len()
+        {
+            data_start - chunk_start
+        } else {
+            let start = self.chunk.len() + self.spill.len();
+            self.spill.extend_from_slice(data);
+            start
+        };
+        (start as u32, (start + data.len()) as u32)
+    }
+
+    fn into_batch(self) -> PacketBatch {
+        PacketBatch {
+            count: self.starts.len() as u32,
+            starts: self.starts.into(),
+            ends: self.ends.into(),
+            spill: self.spill.into(),
+            page_indexes: self.page_indexes.into(),
+            duration_samples: self.duration_samples.into(),
+            total_duration_samples: self.total_duration_samples as f64,
+            page_granule_positions: self.page_granule_positions.into(),
+            page_serials: self.page_serials.into(),
+            page_sequences: self.page_sequences.into(),
+            page_flags: self.page_flags.into(),
+            issues: self.issues,
+        }
+    }
+}
+
+impl Sink for BatchSink<'_> {
     fn packet(&mut self, packet: Packet<'_>) {
-        self.data.extend_from_slice(packet.data);
-        self.offsets.push(self.data.len() as u32);
-        self.granule_positions.push(packet.granule_position as f64);
-        self.serials.push(packet.serial);
-        self.page_sequences.push(packet.page_sequence);
-        self.flags.push(packet.bos as u8 | (packet.eos as u8) << 1);
+        if self.last_page_offset != Some(packet.page_offset) {
+            self.last_page_offset = Some(packet.page_offset);
+            self.page_granule_positions.push(packet.granule_position as f64);
+            self.page_serials.push(packet.serial);
+            self.page_sequences.push(packet.page_sequence);
+            self.page_flags.push(packet.bos as u8 | (packet.eos as u8) << 1);
+        }
+        let (start, end) = self.locate(packet.data);
+        self.starts.push(start);
+        self.ends.push(end);
+        self.page_indexes.push(self.page_serials.len() as u32 - 1);
+        // At most 5760 (120 ms), so 16 bits hold it.
         let duration = validate_packet(packet.data).unwrap_or(0);
-        self.duration_samples.push(duration);
+        self.duration_samples.push(duration as u16);
         self.total_duration_samples += duration as u64;
     }
 
     fn issue(&mut self, issue: Issue) {
         self.issues.push(issue.into());
-    }
-}
-
-impl BatchSink {
-    fn with_capacity(input_len: usize) -> Self {
-        // Opus pages are mostly payload, so the input size is a close upper bound for packet bytes.
-        let mut sink = Self { data: Vec::with_capacity(input_len), ..Self::default() };
-        sink.offsets.push(0);
-        sink
-    }
-
-    fn into_batch(self) -> PacketBatch {
-        PacketBatch {
-            count: self.serials.len() as u32,
-            data: self.data.into(),
-            offsets: self.offsets.into(),
-            granule_positions: self.granule_positions.into(),
-            serials: self.serials.into(),
-            page_sequences: self.page_sequences.into(),
-            flags: self.flags.into(),
-            duration_samples: self.duration_samples.into(),
-            total_duration_samples: self.total_duration_samples as f64,
-            issues: self.issues,
-        }
     }
 }
 
@@ -159,14 +201,15 @@ impl OggDemuxer {
     }
 
     /// Demuxes `chunk`, returning every packet it completed in one flat batch: a handful of N-API
-    /// values per call instead of several per packet.
+    /// values per call instead of several per packet, and no copy of packets the chunk already holds.
     #[napi]
     pub fn push_batch(&mut self, chunk: &[u8]) -> napi::Result<PacketBatch, ErrorCode> {
-        if chunk.len() > u32::MAX as usize {
-            return Err(js_error(ErrorCode::InvalidArgument, "push at most 4 GiB at once"));
+        // Addresses span the chunk plus the spill, which is at most the chunk plus buffered bytes.
+        if chunk.len() > (u32::MAX / 2) as usize {
+            return Err(js_error(ErrorCode::InvalidArgument, "push at most 2 GiB at once"));
         }
         guard(|| {
-            let mut sink = BatchSink::with_capacity(chunk.len() + self.inner.buffered_len());
+            let mut sink = BatchSink::new(chunk);
             self.inner.push(chunk, &mut sink);
             Ok(sink.into_batch())
         })
@@ -176,7 +219,7 @@ impl OggDemuxer {
     #[napi]
     pub fn finish(&mut self) -> napi::Result<Vec<DemuxIssue>, ErrorCode> {
         guard(|| {
-            let mut sink = BatchSink::default();
+            let mut sink = BatchSink::new(&[]);
             self.inner.finish(&mut sink);
             Ok(sink.issues)
         })

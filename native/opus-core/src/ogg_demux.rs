@@ -24,6 +24,9 @@ pub struct Packet<'a> {
     pub bos: bool,
     /// The packet completes on an end-of-stream page.
     pub eos: bool,
+    /// Stream offset of the page on which the packet completes; tells packets of one page apart from
+    /// the next page's, even in a damaged stream that repeats sequence numbers.
+    pub page_offset: u64,
 }
 
 /// A problem found in the stream, located by its byte offset from the start of all input pushed.
@@ -240,6 +243,7 @@ impl OggDemuxer {
                 page_sequence: page.sequence,
                 bos: page.is_bos(),
                 eos: page.is_eos(),
+                page_offset: offset,
             };
             if stream.has_partial {
                 stream.has_partial = false;

@@ -1,5 +1,9 @@
 //! Ogg page layout (RFC 3533 §6): CRC-32, header parsing and page writing.
 
+use std::sync::LazyLock;
+
+use crc_fast::{CrcParams, checksum_with_params};
+
 use crate::error::{Error, ErrorCode, Result};
 
 pub const CAPTURE_PATTERN: &[u8; 4] = b"OggS";
@@ -47,8 +51,25 @@ const fn crc_tables() -> [[u32; 256]; 16] {
     tables
 }
 
+/// Below this many bytes the table is faster than setting up SIMD folding.
+const SIMD_CRC_MIN_LEN: usize = 256;
+
+static SIMD_CRC_PARAMS: LazyLock<CrcParams> =
+    LazyLock::new(|| CrcParams::new("CRC-32/OGG", 32, CRC_POLYNOMIAL as u64, 0, false, 0, 0x89a1_897f));
+
 /// Continues an Ogg CRC-32 (polynomial 0x04c11db7, no reflection, initial value 0, no final xor).
-pub fn crc32_update(mut crc: u32, data: &[u8]) -> u32 {
+pub fn crc32_update(crc: u32, data: &[u8]) -> u32 {
+    if data.len() < SIMD_CRC_MIN_LEN {
+        return table_crc32_update(crc, data);
+    }
+    // Without reflection or a final xor, continuing a CRC is starting the register at its value.
+    let mut params = *SIMD_CRC_PARAMS;
+    params.init = crc as u64;
+    params.init_algorithm = crc as u64;
+    checksum_with_params(params, data) as u32
+}
+
+fn table_crc32_update(mut crc: u32, data: &[u8]) -> u32 {
     let t = &TABLES;
     let mut blocks = data.chunks_exact(16);
     for b in &mut blocks {
@@ -223,10 +244,11 @@ mod tests {
     }
 
     #[test]
-    fn sliced_crc_equals_bitwise_crc_for_all_lengths_and_splits() {
-        let data: Vec<u8> = (0..300u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
-        for len in 0..data.len() {
+    fn table_and_simd_crc_equal_bitwise_crc_for_all_lengths_and_splits() {
+        let data: Vec<u8> = (0..5000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        for len in (0..600).chain((600..data.len()).step_by(97)) {
             let expected = bitwise_crc(&data[..len]);
+            assert_eq!(table_crc32_update(0, &data[..len]), expected, "table, length {len}");
             assert_eq!(crc32(&data[..len]), expected, "length {len}");
             let split = len / 3;
             assert_eq!(crc32_update(crc32(&data[..split]), &data[split..len]), expected);
