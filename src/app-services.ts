@@ -1,5 +1,6 @@
 import { join } from 'node:path'
 import Redis from 'ioredis'
+import { AudiobookService } from './audiobooks/service.ts'
 import type { Config } from './config.ts'
 import { SseRegistry } from './http/sse.ts'
 import { ApiKeyService } from './identity/api-keys.ts'
@@ -26,6 +27,8 @@ export interface Services {
   sse: SseRegistry
   rateLimits: RateLimits
   redis: Redis | undefined
+  /** Audiobook jobs (their `job` actors are defined on `registry`). */
+  audiobooks: AudiobookService
 }
 
 /** Local signed URLs use their own key, derived from JWT_SECRET, so a URL signature can never pass as a token's. */
@@ -61,6 +64,16 @@ export async function createServices(
   const redis = config.redisUrl
     ? new Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: false })
     : undefined
+  const registry = new ActorRegistry()
+  const audiobooks = await AudiobookService.start({
+    db: database.db,
+    blobs,
+    registry,
+    dataDir: config.dataDir,
+    ffmpegPath: config.ffmpegPath,
+    signedUrlTtl: config.signedUrlTtl,
+    limits: config.audiobooks,
+  })
   return {
     config,
     database,
@@ -68,11 +81,12 @@ export async function createServices(
     apiKeys: new ApiKeyService(database.db, config.ingestApiKeys),
     blobs,
     urlSigner,
-    registry: new ActorRegistry(),
+    registry,
     gateway: new WsGateway(tokens),
     sse: new SseRegistry(),
     rateLimits: new RateLimits(redis),
     redis,
+    audiobooks,
   }
 }
 
