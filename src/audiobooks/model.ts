@@ -9,7 +9,9 @@ export const audioParams = t.Object({ job_id: t.String({ maxLength: 64 }) })
 /** `?chapter=n` picks a chapter of a multi-chapter book (1-based); the first when absent. */
 export const chapterQuery = t.Object({ chapter: t.Optional(t.Integer({ minimum: 1, maximum: 100_000 })) })
 
-export const listQuery = t.Object({ limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 100 })) })
+export const listQuery = t.Object({
+  limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 100 })),
+})
 
 export const progressBody = t.Object({
   /** Seconds from the start of the book. */

@@ -284,7 +284,9 @@ export class AudiobookService {
 }
 
 function isReady(chapter: ChapterRow): chapter is ReadyChapter {
-  return chapter.fileKey !== null && chapter.start !== null && chapter.end !== null && chapter.duration !== null
+  return (
+    chapter.fileKey !== null && chapter.start !== null && chapter.end !== null && chapter.duration !== null
+  )
 }
 
 function notCompleted(job: JobRow): AppError {

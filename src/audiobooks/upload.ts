@@ -36,17 +36,21 @@ export interface StagedUpload {
 }
 
 const MIB = 1024 * 1024
-const megabytes = (bytes: number) => `${Math.round((bytes / MIB) * 10) / 10} MiB`
+const megabytes = (bytes: number) =>
+  bytes < MIB ? `${bytes} bytes` : `${Math.round((bytes / MIB) * 10) / 10} MiB`
 
 /** Control characters (newlines included) become spaces, so a title can never break an M3U line or a log line. */
 export function cleanTitle(raw: string): string {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: replacing control characters is the point.
-  return raw.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ').replace(/\s+/g, ' ').trim()
+  return raw
+    .replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim()
 }
 
 /**
  * `chapter_titles` may come as one field per chapter or as one field holding a JSON array of strings.
- * Returns the titles, or throws BadRequestError when the JSON form holds anything but strings.
+ * Returns the titles, or throws BadRequestError when a JSON array holds anything but strings.
  */
 export function chapterTitlesFrom(values: string[]): string[] {
   const [only] = values
@@ -55,7 +59,8 @@ export function chapterTitlesFrom(values: string[]): string[] {
     try {
       parsed = JSON.parse(only)
     } catch {
-      throw new BadRequestError('chapter_titles is not a valid JSON array of strings', 'INVALID_CHAPTER_TITLES')
+      // Not JSON after all: a single title that happens to start with a bracket, e.g. "[Prologue]".
+      return values
     }
     if (!Array.isArray(parsed) || !parsed.every((item) => typeof item === 'string')) {
       throw new BadRequestError('chapter_titles must be a JSON array of strings', 'INVALID_CHAPTER_TITLES')
@@ -70,7 +75,11 @@ export function chapterTitlesFrom(values: string[]): string[] {
  * multipart/form-data, 413 when a file, the total or the chapter count passes `limits`, 400 for anything missing
  * or malformed.
  */
-export async function stageUpload(request: Request, dir: string, limits: UploadLimits): Promise<StagedUpload> {
+export async function stageUpload(
+  request: Request,
+  dir: string,
+  limits: UploadLimits,
+): Promise<StagedUpload> {
   const contentType = request.headers.get('content-type') ?? ''
   if (!/^multipart\/form-data\s*;/i.test(contentType)) {
     throw new AppError(
@@ -111,9 +120,10 @@ async function parseInto(
     headers: { 'content-type': contentType },
     defParamCharset: 'utf8',
     limits: {
-      fileSize: limits.maxFileBytes,
-      // One more than allowed, so the extra file is seen and refused rather than silently dropped.
-      files: limits.maxChapters + 1,
+      // busboy reports a file as over the limit once it *reaches* it; a file of exactly the limit is allowed.
+      fileSize: limits.maxFileBytes + 1,
+      // busboy emits 'filesLimit' when a file past this count arrives; it is refused, never silently dropped.
+      files: limits.maxChapters,
       fields: limits.maxChapters + 16,
       fieldSize: MAX_FIELD_BYTES,
     },
@@ -135,12 +145,21 @@ async function parseInto(
     if (field !== 'files' || failure) {
       stream.resume()
       if (!failure) {
-        fail(new BadRequestError(`Unexpected file field "${field}": send chapters as "files"`, 'UNEXPECTED_FILE'))
+        fail(
+          new BadRequestError(
+            `Unexpected file field "${field}": send chapters as "files"`,
+            'UNEXPECTED_FILE',
+          ),
+        )
       }
       return
     }
     const index = files.length + 1
-    const file: StagedFile = { path: join(dir, `source_${index}`), name: info.filename || `file ${index}`, size: 0 }
+    const file: StagedFile = {
+      path: join(dir, `source_${index}`),
+      name: info.filename || `file ${index}`,
+      size: 0,
+    }
     files.push(file)
     stream.on('data', (chunk: Buffer) => {
       file.size += chunk.length
@@ -197,7 +216,8 @@ function validated(titles: string[], chapterTitleValues: string[], files: Staged
     throw new BadRequestError('At least one audio file is required in "files"', 'FILES_REQUIRED')
   }
   const empty = files.findIndex((file) => file.size === 0)
-  if (empty >= 0) throw new BadRequestError(`File ${empty + 1} ("${files[empty]?.name}") is empty`, 'EMPTY_FILE')
+  if (empty >= 0)
+    throw new BadRequestError(`File ${empty + 1} ("${files[empty]?.name}") is empty`, 'EMPTY_FILE')
 
   const given = chapterTitlesFrom(chapterTitleValues).map(cleanTitle)
   if (given.length > 0 && given.length !== files.length) {
@@ -207,7 +227,10 @@ function validated(titles: string[], chapterTitleValues: string[], files: Staged
     )
   }
   if (given.some((chapterTitle) => chapterTitle.length > MAX_TITLE_LENGTH)) {
-    throw new BadRequestError(`A chapter title is longer than ${MAX_TITLE_LENGTH} characters`, 'TITLE_TOO_LONG')
+    throw new BadRequestError(
+      `A chapter title is longer than ${MAX_TITLE_LENGTH} characters`,
+      'TITLE_TOO_LONG',
+    )
   }
   return {
     title,

@@ -6,7 +6,19 @@ import { ProcessError, runProcess } from './process.ts'
  * Demuxers an upload may be read with. Anything else (HLS or concat playlists, image sequences, devices) could
  * make FFmpeg open other files or URLs named inside an upload, so it is refused before any decoding.
  */
-export const AUDIO_DEMUXERS = ['mp3', 'wav', 'w64', 'flac', 'ogg', 'mov', 'matroska', 'aac', 'aiff', 'caf', 'asf']
+export const AUDIO_DEMUXERS = [
+  'mp3',
+  'wav',
+  'w64',
+  'flac',
+  'ogg',
+  'mov',
+  'matroska',
+  'aac',
+  'aiff',
+  'caf',
+  'asf',
+]
 
 /** Input options shared by ffprobe and ffmpeg for untrusted files: local files only, audio demuxers only. */
 export function untrustedInputArgs(): string[] {

@@ -86,11 +86,21 @@ export async function runProcess(argv: string[], options: RunOptions): Promise<R
   try {
     const [stdout, stderrTail, exitCode] = await Promise.all([readStdout(), readStderrTail(), proc.exited])
     if (failure === 'timeout') {
-      throw new ProcessError('timeout', `${argv[0]} took longer than ${options.timeoutMs} ms`, null, stderrTail)
+      throw new ProcessError(
+        'timeout',
+        `${argv[0]} took longer than ${options.timeoutMs} ms`,
+        null,
+        stderrTail,
+      )
     }
     if (failure === 'aborted') throw new ProcessError('aborted', `${argv[0]} was cancelled`, null, stderrTail)
     if (failure === 'output-limit') {
-      throw new ProcessError('output-limit', `${argv[0]} wrote more than ${maxStdout} bytes`, null, stderrTail)
+      throw new ProcessError(
+        'output-limit',
+        `${argv[0]} wrote more than ${maxStdout} bytes`,
+        null,
+        stderrTail,
+      )
     }
     if (exitCode !== 0) {
       throw new ProcessError('exit', `${argv[0]} exited with ${exitCode}`, exitCode, stderrTail)
