@@ -39,13 +39,12 @@ const MIB = 1024 * 1024
 const megabytes = (bytes: number) =>
   bytes < MIB ? `${bytes} bytes` : `${Math.round((bytes / MIB) * 10) / 10} MiB`
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]+/g
+
 /** Control characters (newlines included) become spaces, so a title can never break an M3U line or a log line. */
 export function cleanTitle(raw: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: replacing control characters is the point.
-  return raw
-    .replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ')
-    .replace(/\s+/g, ' ')
-    .trim()
+  return raw.replace(CONTROL_CHARACTERS, ' ').replace(/\s+/g, ' ').trim()
 }
 
 /**
