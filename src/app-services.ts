@@ -1,5 +1,6 @@
 import { join } from 'node:path'
 import Redis from 'ioredis'
+import { AudiobookService } from './audiobooks/service.ts'
 import type { Config } from './config.ts'
 import { SseRegistry } from './http/sse.ts'
 import { ApiKeyService } from './identity/api-keys.ts'
@@ -30,6 +31,8 @@ export interface Services {
   inspector: InspectionFeed
   rateLimits: RateLimits
   redis: Redis | undefined
+  /** Audiobook jobs (their `job` actors are defined on `registry`). */
+  audiobooks: AudiobookService
 }
 
 /** Local signed URLs use their own key, derived from JWT_SECRET, so a URL signature can never pass as a token's. */
@@ -71,6 +74,15 @@ export async function createServices(
   gaugeSources.actorsByKind = () => inspector.countsByKind()
   gaugeSources.transitionRatesByKind = () => inspector.transitionRates()
   gaugeSources.sseStreams = () => sse.size
+  const audiobooks = await AudiobookService.start({
+    db: database.db,
+    blobs,
+    registry,
+    dataDir: config.dataDir,
+    ffmpegPath: config.ffmpegPath,
+    signedUrlTtl: config.signedUrlTtl,
+    limits: config.audiobooks,
+  })
   return {
     config,
     database,
@@ -84,6 +96,7 @@ export async function createServices(
     sse,
     rateLimits: new RateLimits(redis),
     redis,
+    audiobooks,
   }
 }
 

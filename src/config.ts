@@ -35,7 +35,22 @@ export interface Config {
   listenTimeoutS: number
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
   ffmpegPath: string
+  audiobooks: AudiobookLimits
 }
+
+/** Explicit bounds on audiobook uploads and processing (AUDIOBOOK_* variables). */
+export interface AudiobookLimits {
+  /** Largest single chapter file accepted, in bytes. */
+  maxFileBytes: number
+  /** Largest whole upload (all chapters together), in bytes. */
+  maxTotalBytes: number
+  /** Most chapter files in one job. */
+  maxChapters: number
+  /** Jobs transcoded at the same time; the rest wait as PENDING. */
+  concurrency: number
+}
+
+const MIB = 1024 * 1024
 
 type Env = Record<string, string | undefined>
 
@@ -158,5 +173,23 @@ export function loadConfig(env: Env = process.env): Config {
     listenTimeoutS: int(env, 'LISTEN_TIMEOUT_S', 300, 0, 86_400),
     logLevel: logLevel as Config['logLevel'],
     ffmpegPath: str(env, 'FFMPEG_PATH') ?? 'ffmpeg',
+    audiobooks: audiobookLimits(env),
+  }
+}
+
+function audiobookLimits(env: Env): AudiobookLimits {
+  // The server's own body limit (main.ts) is 2 GiB; the whole upload must fit under it with its multipart framing.
+  const maxTotalMb = int(env, 'AUDIOBOOK_MAX_TOTAL_MB', 2000, 1, 2000)
+  const maxFileMb = int(env, 'AUDIOBOOK_MAX_FILE_MB', 500, 1, 2000)
+  if (maxFileMb > maxTotalMb) {
+    throw new ConfigError(
+      `AUDIOBOOK_MAX_FILE_MB=${maxFileMb} is larger than AUDIOBOOK_MAX_TOTAL_MB=${maxTotalMb}: lower it or raise the total`,
+    )
+  }
+  return {
+    maxFileBytes: maxFileMb * MIB,
+    maxTotalBytes: maxTotalMb * MIB,
+    maxChapters: int(env, 'AUDIOBOOK_MAX_CHAPTERS', 200, 1, 1000),
+    concurrency: int(env, 'AUDIOBOOK_CONCURRENCY', 2, 1, 64),
   }
 }

@@ -2,6 +2,7 @@ import { cors } from '@elysiajs/cors'
 import { openapi } from '@elysiajs/openapi'
 import { Elysia } from 'elysia'
 import type { Services } from './app-services.ts'
+import { audiobookRoutes } from './audiobooks/routes.ts'
 import { blobRoutes } from './blobs/routes.ts'
 import { healthRoutes } from './health/routes.ts'
 import { errorHandler } from './http/error-handler.ts'
@@ -61,6 +62,7 @@ export function createApp(services: Services) {
     )
     .use(apiKeyRoutes(services.tokens, services.apiKeys))
     .use(inspectorRoutes(services))
+    .use(audiobookRoutes(services.tokens, services.audiobooks))
     .use(webRoutes)
     .use(services.gateway.plugin())
   if (services.blobs instanceof LocalBlobStore) app.use(blobRoutes(services.blobs, services.urlSigner))

@@ -5,8 +5,15 @@ import { log } from '../platform/log.ts'
 /** Radio paths keep their document's `{success:false,error}` shape; every other surface uses `{status:'error',message}`. */
 const RADIO_PATH = /^\/api\/v1\/(stream-audio|stream-listen|transmissions)/
 
-export function errorBody(path: string, message: string, code: string): Record<string, unknown> {
-  return RADIO_PATH.test(path) ? { success: false, error: message, code } : { status: 'error', message, code }
+export function errorBody(
+  path: string,
+  message: string,
+  code: string,
+  details: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return RADIO_PATH.test(path)
+    ? { ...details, success: false, error: message, code }
+    : { ...details, status: 'error', message, code }
 }
 
 interface Mapped {
@@ -14,12 +21,19 @@ interface Mapped {
   code: string
   message: string
   headers: Record<string, string>
+  details?: Record<string, unknown>
 }
 
 /** Maps anything thrown in a handler to a status, a stable code and a client-safe message. */
 export function mapError(error: unknown, elysiaCode: string | number): Mapped {
   if (error instanceof AppError) {
-    return { status: error.status, code: error.code, message: error.message, headers: error.headers }
+    return {
+      status: error.status,
+      code: error.code,
+      message: error.message,
+      headers: error.headers,
+      details: error.details,
+    }
   }
   switch (elysiaCode) {
     case 'VALIDATION':
@@ -65,7 +79,7 @@ export const errorHandler = new Elysia({ name: 'error-handler' }).onError(
     if (mapped.status >= 500) {
       log.error({ err: error, method: request.method, path }, 'unhandled error')
     }
-    return new Response(JSON.stringify(errorBody(path, mapped.message, mapped.code)), {
+    return new Response(JSON.stringify(errorBody(path, mapped.message, mapped.code, mapped.details)), {
       status: mapped.status,
       headers: { 'content-type': 'application/json; charset=utf-8', ...mapped.headers },
     })

@@ -9,6 +9,8 @@ export class AppError extends Error {
     message: string,
     /** Extra response headers, e.g. Retry-After on 429. */
     readonly headers: Record<string, string> = {},
+    /** Extra fields for the error body (e.g. a job's current status on 409); never overrides message or code. */
+    readonly details: Record<string, unknown> = {},
   ) {
     super(message)
     this.name = new.target.name

@@ -6,6 +6,6 @@ const page = (name: string) => () =>
   })
 
 /** The pages people open in a browser. */
-export const webRoutes = new Elysia({ name: 'web' }).get('/', page('./home.html'), {
-  detail: { summary: 'Home page', tags: ['web'] },
-})
+export const webRoutes = new Elysia({ name: 'web' })
+  .get('/', page('./home.html'), { detail: { summary: 'Home page', tags: ['web'] } })
+  .get('/audiobooks', page('./audiobooks.html'), { detail: { summary: 'Audiobook player', tags: ['web'] } })
