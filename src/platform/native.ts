@@ -63,36 +63,37 @@ export interface DemuxResult {
 
 interface RawPacketBatch {
   count: number
-  starts: Uint32Array
-  ends: Uint32Array
+  /** Per packet: start, end, page index, duration (see PACKET_FIELDS). */
+  packets: Uint32Array
+  /** Per page: granule position, serial, sequence, flags (see PAGE_FIELDS). */
+  pages: Float64Array
   spill: Uint8Array
-  pageIndexes: Uint32Array
-  durationSamples: Uint16Array
   totalDurationSamples: number
-  pageGranulePositions: Float64Array
-  pageSerials: Uint32Array
-  pageSequences: Uint32Array
-  pageFlags: Uint8Array
   issues: RawIssue[]
 }
 
+const PACKET_FIELDS = 4
+const PACKET_START = 0
+const PACKET_END = 1
+const PACKET_PAGE = 2
+const PACKET_DURATION = 3
+const PAGE_FIELDS = 4
+const PAGE_GRANULE = 0
+const PAGE_SERIAL = 1
+const PAGE_SEQUENCE = 2
+const PAGE_FLAGS = 3
 const PAGE_FLAG_BOS = 1
 const PAGE_FLAG_EOS = 2
 
 /**
- * The packets of one push as flat arrays, for handling many packets without an object each. Packet
- * bytes are views of the pushed chunk where possible, so the chunk must not be modified while they
- * are in use. Page fields are stored per page; `pageIndexes[i]` is the page packet `i` completed on.
+ * The packets of one push, kept in the addon's packed arrays so that many packets cost no objects.
+ * Packet bytes are views of the pushed chunk where possible, so the chunk must not be modified while
+ * they are in use.
  */
 export class PacketBatch {
   readonly count: number
-  /** 48 kHz duration of each valid Opus audio packet; 0 for headers and anything else. */
-  readonly durationSamples: Uint16Array
+  /** Sum of the 48 kHz durations of the valid Opus audio packets. */
   readonly totalDurationSamples: number
-  readonly pageIndexes: Uint32Array
-  readonly pageGranulePositions: Float64Array
-  readonly pageSerials: Uint32Array
-  readonly pageSequences: Uint32Array
   readonly errors: NativeError[]
   readonly #chunk: Uint8Array
   readonly #raw: RawPacketBatch
@@ -101,34 +102,42 @@ export class PacketBatch {
     this.#chunk = chunk
     this.#raw = raw
     this.count = raw.count
-    this.durationSamples = raw.durationSamples
     this.totalDurationSamples = raw.totalDurationSamples
-    this.pageIndexes = raw.pageIndexes
-    this.pageGranulePositions = raw.pageGranulePositions
-    this.pageSerials = raw.pageSerials
-    this.pageSequences = raw.pageSequences
     this.errors = raw.issues.length === 0 ? [] : toErrors(raw.issues)
+  }
+
+  #packetField(index: number, field: number): number {
+    return this.#raw.packets[index * PACKET_FIELDS + field] ?? 0
+  }
+
+  #pageField(index: number, field: number): number {
+    const page = this.#packetField(index, PACKET_PAGE)
+    return this.#raw.pages[page * PAGE_FIELDS + field] ?? 0
   }
 
   /** Bytes of packet `index`. */
   data(index: number): Uint8Array {
-    const start = this.#raw.starts[index] ?? 0
-    const end = this.#raw.ends[index] ?? 0
+    const start = this.#packetField(index, PACKET_START)
+    const end = this.#packetField(index, PACKET_END)
     const chunkLength = this.#chunk.length
     return start < chunkLength || end === start
       ? this.#chunk.subarray(start, end)
       : this.#raw.spill.subarray(start - chunkLength, end - chunkLength)
   }
 
+  /** 48 kHz duration of packet `index` if it is a valid Opus packet; 0 for headers and anything else. */
+  durationSamples(index: number): number {
+    return this.#packetField(index, PACKET_DURATION)
+  }
+
   /** Packet `index` with its page's fields, as one object. */
   packet(index: number): OggPacket {
-    const page = this.pageIndexes[index] ?? 0
-    const flags = this.#raw.pageFlags[page] ?? 0
+    const flags = this.#pageField(index, PAGE_FLAGS)
     return {
       data: this.data(index),
-      granulePosition: this.pageGranulePositions[page] ?? -1,
-      serial: this.pageSerials[page] ?? 0,
-      pageSequence: this.pageSequences[page] ?? 0,
+      granulePosition: this.#pageField(index, PAGE_GRANULE),
+      serial: this.#pageField(index, PAGE_SERIAL),
+      pageSequence: this.#pageField(index, PAGE_SEQUENCE),
       bos: (flags & PAGE_FLAG_BOS) !== 0,
       eos: (flags & PAGE_FLAG_EOS) !== 0,
     }
@@ -233,8 +242,12 @@ interface RawOggMuxer {
   readonly granulePosition: number
 }
 
+/** Opaque: only the addon can read it. */
+declare const pushHandleBrand: unique symbol
+type PushHandle = { readonly [pushHandleBrand]: true }
+
 interface RawChunkRing {
-  push(data: Uint8Array, timestamp: number): number
+  pushHandle(): PushHandle
   readAfter(sequence: number, limit?: number): RingEntry[]
   latest(count: number): RingEntry[]
   readonly length: number
@@ -251,6 +264,7 @@ interface NativeBinding {
   OggDemuxer: new (maxPacketBytes?: number) => RawOggDemuxer
   OggMuxer: new (options?: OggMuxerOptions) => RawOggMuxer
   ChunkRing: new (capacity: number, maxBytes: number, firstSequence?: number) => RawChunkRing
+  chunkRingPush(handle: PushHandle, data: Uint8Array, timestamp: number): number
   inspectOpusPacket(packet: Uint8Array): OpusPacketInfo
   validateOpusPacket(packet: Uint8Array): {
     valid: boolean
@@ -407,17 +421,21 @@ export class OggMuxer {
  */
 export class ChunkRing {
   readonly #raw: RawChunkRing
+  readonly #pushHandle: PushHandle
+  readonly #push: NativeBinding['chunkRingPush']
 
   constructor(options: { capacity: number; maxBytes: number; firstSequence?: number }) {
-    const { ChunkRing: Raw } = loadBinding()
-    this.#raw = call(() => new Raw(options.capacity, options.maxBytes, options.firstSequence))
+    const binding = loadBinding()
+    this.#raw = call(() => new binding.ChunkRing(options.capacity, options.maxBytes, options.firstSequence))
+    this.#pushHandle = this.#raw.pushHandle()
+    this.#push = binding.chunkRingPush
   }
 
   /** Copies `data` into the ring and returns its sequence number. */
   push(data: Uint8Array, timestamp: number): number {
     // Inline try rather than `call()`: this runs millions of times a second and every closure counts.
     try {
-      return this.#raw.push(data, timestamp)
+      return this.#push(this.#pushHandle, data, timestamp)
     } catch (error) {
       throw toNativeError(error)
     }

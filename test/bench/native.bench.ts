@@ -5,12 +5,12 @@
  * the OS temp dir.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { availableParallelism, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import CodecParser from 'codec-parser'
 import { ChunkRing, nativeVersion, OggDemuxer } from '../../src/platform/native.ts'
 
-const RUNS = 7
+const RUNS = 9
 const RING_PUSHES = 1_000_000
 const RING_CHUNK_BYTES = 200
 /** A resuming SSE client a few seconds behind: the entries readAfter hands back per call. */
@@ -182,7 +182,12 @@ function benchRing(): RingRow {
 const format = (value: number, digits = 0) =>
   value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
 
-console.log(`airwave-native ${nativeVersion()} on Bun ${Bun.version}, ${RUNS} runs each, medians\n`)
+// Wall-clock medians: on a shared machine the load average says how much to trust them.
+const [load] = loadavg()
+console.log(
+  `airwave-native ${nativeVersion()} on Bun ${Bun.version}, ${RUNS} runs each, medians; ` +
+    `${availableParallelism()} cores, load average ${format(load ?? 0, 1)}\n`,
+)
 
 const demuxRows = [
   benchDemux('60 min, 16 kbps', cachedOpusFile('16k')),

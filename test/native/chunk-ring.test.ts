@@ -48,6 +48,35 @@ describe('ChunkRing', () => {
     expect(first.data).toEqual(bytes(1, 1))
   })
 
+  test('push takes any Uint8Array view, Buffers included, and copies exactly its bytes', () => {
+    const ring = new ChunkRing({ capacity: 4, maxBytes: 64 })
+    const backing = Uint8Array.from({ length: 32 }, (_, i) => i)
+    ring.push(backing.subarray(5, 9), 0)
+    ring.push(Buffer.from('abc'), 0)
+    ring.push(new Uint8Array(0), 0)
+    expect(ring.readAfter(0).map((e) => Array.from(e.data))).toEqual([[5, 6, 7, 8], [97, 98, 99], []])
+  })
+
+  test('push rejects what is not a Uint8Array', () => {
+    const ring = new ChunkRing({ capacity: 4, maxBytes: 64 })
+    for (const bad of ['text', 42, new Uint16Array(2), new Uint8ClampedArray(2), null]) {
+      expect(() => ring.push(bad as unknown as Uint8Array, 0)).toThrow(
+        expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+      )
+    }
+    expect(() => ring.push(bytes(1), 'noon' as unknown as number)).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    )
+    expect(ring.length).toBe(0)
+  })
+
+  test('rings that are dropped are freed by the collector without trouble', () => {
+    for (let i = 0; i < 2000; i++) new ChunkRing({ capacity: 8, maxBytes: 4096 }).push(bytes(i & 0xff), i)
+    Bun.gc(true)
+    const survivor = new ChunkRing({ capacity: 8, maxBytes: 4096 })
+    expect(survivor.push(bytes(1), 0)).toBe(1)
+  })
+
   test('bad arguments throw NativeError codes', () => {
     expect(() => new ChunkRing({ capacity: 0, maxBytes: 10 })).toThrow(NativeError)
     const ring = new ChunkRing({ capacity: 2, maxBytes: 4 })
