@@ -342,7 +342,7 @@ mod tests {
 
     #[test]
     fn toc_stereo_flag_and_code() {
-        let t = parse_toc(0b11111_1_11);
+        let t = parse_toc(0b1111_1111);
         assert!(t.stereo);
         assert_eq!((t.config, t.frame_count_code), (31, 3));
         assert!(!parse_toc(0).stereo);
