@@ -9,10 +9,12 @@ export interface ProbedPacket {
   duration: number
 }
 
+/** Runs a tool at `-v error`, so anything on stderr is a complaint about the file: fail on it. */
 function run(command: string[]): Uint8Array {
   const result = Bun.spawnSync(command, { stdout: 'pipe', stderr: 'pipe' })
-  if (result.exitCode !== 0) {
-    throw new Error(`${command[0]} failed (${result.exitCode}): ${result.stderr.toString()}`)
+  const complaints = result.stderr.toString().trim()
+  if (result.exitCode !== 0 || complaints !== '') {
+    throw new Error(`${command[0]} failed (exit ${result.exitCode}): ${complaints}`)
   }
   return result.stdout
 }
