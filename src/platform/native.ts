@@ -443,7 +443,8 @@ export class ChunkRing {
 
   /**
    * Entries with a sequence above `sequence`, oldest first (SSE resume from Last-Event-ID). A client
-   * further behind than `oldestSequence` gets everything still held.
+   * further behind than `oldestSequence` gets everything still held; one at or past `newestSequence`
+   * (say, from before a restart) gets nothing, so compare against both to detect either gap.
    */
   readAfter(sequence: number, limit?: number): RingEntry[] {
     return call(() => this.#raw.readAfter(sequence, limit))
