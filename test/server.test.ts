@@ -177,11 +177,22 @@ describe('startup and shutdown', () => {
     expect(server.output()).not.toContain('error')
   })
 
-  test('a second signal exits at once', async () => {
-    const server = await startServer()
-    server.process.kill('SIGINT')
-    server.process.kill('SIGINT')
+  test('a second signal exits at once, without waiting for in-flight requests', async () => {
+    const server = await startServer({ LOG_LEVEL: 'info' })
+    // A request whose body never finishes keeps the graceful shutdown waiting for it.
+    const socket = await Bun.connect({ hostname: '127.0.0.1', port: server.port, socket: { data() {} } })
+    socket.write('POST /api/v1/admin/keys/ HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n')
+    socket.write('Content-Length: 1000\r\n\r\n{"name":')
+    await Bun.sleep(100)
+    // SIGTERM both times: a shell's background jobs may inherit an ignored SIGINT, which no handler can undo.
+    server.process.kill('SIGTERM')
+    const deadline = Date.now() + 10_000
+    while (!server.output().includes('shutting down') && Date.now() < deadline) await Bun.sleep(10)
+    expect(server.output()).toContain('shutting down')
+    server.process.kill('SIGTERM')
     expect(await server.stop()).toBe(1)
+    expect(server.output()).toContain('second signal: exiting now')
+    socket.end()
   })
 })
 
