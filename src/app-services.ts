@@ -10,6 +10,7 @@ import { RateLimits } from './platform/rate-limit.ts'
 import type { BlobStore } from './platform/storage/blob-store.ts'
 import { createBlobStore } from './platform/storage/index.ts'
 import { UrlSigner } from './platform/storage/url-signer.ts'
+import { RadioService } from './radio/service.ts'
 import { WsGateway } from './ws/gateway.ts'
 
 /** Everything long-lived the features share, built once from the config. */
@@ -26,6 +27,8 @@ export interface Services {
   sse: SseRegistry
   rateLimits: RateLimits
   redis: Redis | undefined
+  /** Live radio: slot actors, SSE channels, transmission history. */
+  radio: RadioService
 }
 
 /** Local signed URLs use their own key, derived from JWT_SECRET, so a URL signature can never pass as a token's. */
@@ -61,24 +64,30 @@ export async function createServices(
   const redis = config.redisUrl
     ? new Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: false })
     : undefined
+  const apiKeys = new ApiKeyService(database.db, config.ingestApiKeys)
+  const registry = new ActorRegistry()
+  const sse = new SseRegistry()
+  const rateLimits = new RateLimits(redis)
   return {
     config,
     database,
     tokens,
-    apiKeys: new ApiKeyService(database.db, config.ingestApiKeys),
+    apiKeys,
     blobs,
     urlSigner,
-    registry: new ActorRegistry(),
+    registry,
     gateway: new WsGateway(tokens),
-    sse: new SseRegistry(),
-    rateLimits: new RateLimits(redis),
+    sse,
+    rateLimits,
     redis,
+    radio: new RadioService({ config, registry, sse, db: database.db, blobs, apiKeys, rateLimits }),
   }
 }
 
 /** Closes what `createServices` opened, in reverse order. */
 export async function closeServices(services: Services): Promise<void> {
   await services.registry.shutdown()
+  services.radio.close()
   services.redis?.disconnect()
   await services.database.close()
 }

@@ -10,6 +10,7 @@ import { apiKeyRoutes } from './identity/routes.ts'
 import { ffmpegVersion } from './platform/ffmpeg.ts'
 import { nativeVersion } from './platform/native.ts'
 import { LocalBlobStore } from './platform/storage/local-blob-store.ts'
+import { radioRoutes } from './radio/routes.ts'
 import { webRoutes } from './web/routes.ts'
 
 /** Composes the feature plugins into the app; nothing else lives here. */
@@ -55,10 +56,12 @@ export function createApp(services: Services) {
           },
           ffmpeg: () => ffmpegVersion(config.ffmpegPath),
           native: async () => nativeVersion(),
+          radio: () => services.radio.history.check(),
         },
       }),
     )
     .use(apiKeyRoutes(services.tokens, services.apiKeys))
+    .use(radioRoutes(services.radio, services.blobs, config.publicUrl))
     .use(webRoutes)
     .use(services.gateway.plugin())
   if (services.blobs instanceof LocalBlobStore) app.use(blobRoutes(services.blobs, services.urlSigner))

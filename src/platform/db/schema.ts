@@ -1,2 +1,3 @@
 /** Every feature's tables, for drizzle-kit and for typed queries. Add a feature's schema here when it lands. */
 export * from '../../identity/schema.ts'
+export * from '../../radio/schema.ts'
