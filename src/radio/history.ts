@@ -4,18 +4,10 @@ import type { Db } from '../platform/db/index.ts'
 import { log } from '../platform/log.ts'
 import type { BlobStore } from '../platform/storage/blob-store.ts'
 import { radioMetrics } from './metrics.ts'
+import type { HistoryFilters } from './model.ts'
 import { radioTransmissions } from './schema.ts'
 
 export type TransmissionRow = typeof radioTransmissions.$inferSelect
-
-export interface HistoryFilters {
-  slot?: number
-  radioId?: number
-  talkgroupId?: number
-  from?: Date
-  to?: Date
-  limit: number
-}
 
 export interface HistoryLimits {
   /** Ended transmissions kept waiting while the database or storage is down; the oldest go first past it. */

@@ -13,6 +13,8 @@ export const MAX_CHUNK_BYTES = 64 * 1024
 export const SLOTS = [1, 2] as const
 /** DMR radio and talkgroup ids are 24-bit; anything up to 2^32 - 1 is accepted. */
 const MAX_ID = 0xffff_ffff
+export const DEFAULT_HISTORY_LIMIT = 50
+export const MAX_HISTORY_LIMIT = 500
 
 /** What the ingest body becomes once validated. */
 export interface IngestRequest {
@@ -39,16 +41,52 @@ export const IngestBodyDoc = t.Object({
   save_recording: t.Optional(t.Boolean({ default: false })),
 })
 
+/** History filters (CONTRACT "Radio"), as strings: `parseHistoryQuery` checks them with clear messages. */
 export const HistoryQuery = t.Object({
-  slot: t.Optional(t.Union([t.Literal(1), t.Literal(2)], { error: 'slot must be 1 or 2' })),
-  radio_id: t.Optional(t.Integer({ minimum: 0, error: 'radio_id must be a non-negative integer' })),
-  talkgroup_id: t.Optional(t.Integer({ minimum: 0, error: 'talkgroup_id must be a non-negative integer' })),
-  from: t.Optional(t.String({ error: 'from must be an ISO 8601 date-time' })),
-  to: t.Optional(t.String({ error: 'to must be an ISO 8601 date-time' })),
-  limit: t.Optional(
-    t.Integer({ minimum: 1, maximum: 500, default: 50, error: 'limit must be from 1 to 500' }),
-  ),
+  slot: t.Optional(t.String({ description: '1 or 2' })),
+  radio_id: t.Optional(t.String({ description: 'integer' })),
+  talkgroup_id: t.Optional(t.String({ description: 'integer' })),
+  from: t.Optional(t.String({ description: 'ISO 8601: transmissions started at or after' })),
+  to: t.Optional(t.String({ description: 'ISO 8601: transmissions started at or before' })),
+  limit: t.Optional(t.String({ description: `1 to ${MAX_HISTORY_LIMIT}, default ${DEFAULT_HISTORY_LIMIT}` })),
 })
+
+export interface HistoryFilters {
+  slot?: number
+  radioId?: number
+  talkgroupId?: number
+  from?: Date
+  to?: Date
+  limit: number
+}
+
+function queryInteger(value: string | undefined, name: string, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined
+  const n = /^\d{1,16}$/.test(value) ? Number(value) : Number.NaN
+  if (!(n >= min && n <= max)) {
+    throw new BadRequestError(`Invalid ${name}: must be an integer from ${min} to ${max}`, 'INVALID_QUERY')
+  }
+  return n
+}
+
+function queryDate(value: string | undefined, name: string): Date | undefined {
+  if (value === undefined) return undefined
+  const ms = parseIsoDate(value)
+  if (ms === undefined)
+    throw new BadRequestError(`Invalid ${name}: must be an ISO 8601 date-time`, 'INVALID_QUERY')
+  return new Date(ms)
+}
+
+export function parseHistoryQuery(query: typeof HistoryQuery.static): HistoryFilters {
+  return {
+    slot: queryInteger(query.slot, 'slot', 1, 2),
+    radioId: queryInteger(query.radio_id, 'radio_id', 0, MAX_ID),
+    talkgroupId: queryInteger(query.talkgroup_id, 'talkgroup_id', 0, MAX_ID),
+    from: queryDate(query.from, 'from'),
+    to: queryDate(query.to, 'to'),
+    limit: queryInteger(query.limit, 'limit', 1, MAX_HISTORY_LIMIT) ?? DEFAULT_HISTORY_LIMIT,
+  }
+}
 
 const REQUIRED = ['slot', 'radio_id', 'talkgroup_id', 'chunk_data', 'sequence'] as const
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{2,3})?$/

@@ -1,12 +1,18 @@
 import { Elysia } from 'elysia'
 import { readJsonBody } from '../http/json-body.ts'
 import { blobSource, fileSource, type RangeSource, serveRange } from '../http/range.ts'
-import { AppError, BadRequestError, NotFoundError, ServiceUnavailableError } from '../platform/errors.ts'
+import { AppError, NotFoundError, ServiceUnavailableError } from '../platform/errors.ts'
 import { log } from '../platform/log.ts'
 import type { BlobStore } from '../platform/storage/blob-store.ts'
 import { LocalBlobStore } from '../platform/storage/local-blob-store.ts'
 import type { TransmissionRow } from './history.ts'
-import { HistoryQuery, IngestBodyDoc, MAX_INGEST_BODY_BYTES, parseIngestBody, parseIsoDate } from './model.ts'
+import {
+  HistoryQuery,
+  IngestBodyDoc,
+  MAX_INGEST_BODY_BYTES,
+  parseHistoryQuery,
+  parseIngestBody,
+} from './model.ts'
 import type { RadioService } from './service.ts'
 
 function methodNotAllowed(allow: string): AppError {
@@ -42,14 +48,6 @@ function historyItem(row: TransmissionRow, publicUrl: string): Record<string, un
     chunk_count: row.chunkCount,
     ...(row.recordingKey ? { recording_url: `${publicUrl}${recordingPath(row.transmissionId)}` } : {}),
   }
-}
-
-function isoFilter(name: string, value: string | undefined): Date | undefined {
-  if (value === undefined) return undefined
-  const ms = parseIsoDate(value)
-  if (ms === undefined)
-    throw new BadRequestError(`Invalid ${name}: must be an ISO 8601 date-time`, 'INVALID_QUERY')
-  return new Date(ms)
 }
 
 /**
@@ -110,16 +108,8 @@ export function radioRoutes(radio: RadioService, blobs: BlobStore, publicUrl: st
     .get(
       '/api/v1/transmissions',
       async ({ query }) => {
-        const rows = await fromDatabase(() =>
-          radio.history.list({
-            slot: query.slot,
-            radioId: query.radio_id,
-            talkgroupId: query.talkgroup_id,
-            from: isoFilter('from', query.from),
-            to: isoFilter('to', query.to),
-            limit: query.limit ?? 50,
-          }),
-        )
+        const filters = parseHistoryQuery(query)
+        const rows = await fromDatabase(() => radio.history.list(filters))
         return { success: true, data: rows.map((row) => historyItem(row, publicUrl)) }
       },
       { query: HistoryQuery, detail: { summary: 'Transmission history, newest first', tags: ['radio'] } },
