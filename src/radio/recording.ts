@@ -19,59 +19,20 @@ function startsWith(packet: Uint8Array, magic: string): boolean {
 }
 
 /**
- * Builds one transmission's Ogg Opus file (native muxer) as its chunks are delivered. Raw packets go in as
- * they are; Ogg chunks are demuxed and their audio packets re-muxed, so the result is one logical stream.
+ * Keeps one transmission's chunks (bounded) as they are delivered, and builds its Ogg Opus file with the native
+ * muxer only if the transmission is saved. Raw packets go in as they are; Ogg chunks are demuxed and their audio
+ * packets re-muxed, so the result is one logical stream.
  */
 export class RecordingWriter {
-  private muxer: OggMuxer | undefined
-  private readonly pages: Uint8Array[] = []
-  private bytes = 0
+  private readonly chunks: OpusChunk[] = []
+  private heldBytes = 0
   private truncated = false
 
   constructor(private readonly transmissionId: string) {}
 
   add(chunk: OpusChunk): void {
     if (this.truncated) return
-    const packets = chunk.format === 'opus-packet' ? [chunk.data] : this.demux(chunk.data)
-    for (const packet of packets) {
-      if (startsWith(packet, OPUS_HEAD) || startsWith(packet, OPUS_TAGS)) continue
-      this.push(this.open().writePacket(packet))
-    }
-  }
-
-  /** The finished file (end-of-stream page written), or null when no audio was added. */
-  finish(): Uint8Array | null {
-    if (!this.muxer) return null
-    // The end-of-stream page is kept even past the limit, so a truncated recording is still a valid file.
-    this.pages.push(this.muxer.finish())
-    return Buffer.concat(this.pages)
-  }
-
-  private open(preSkip = DEFAULT_PRE_SKIP): OggMuxer {
-    if (!this.muxer) {
-      this.muxer = new OggMuxer({
-        preSkip,
-        inputSampleRate: INPUT_SAMPLE_RATE,
-        vendor: 'Airwave',
-        comments: [`TITLE=${this.transmissionId}`],
-      })
-      this.push(this.muxer.takePages())
-    }
-    return this.muxer
-  }
-
-  private demux(data: Uint8Array): Uint8Array[] {
-    const demuxer = new OggDemuxer()
-    const { packets } = demuxer.push(data)
-    const head = packets.find((p) => startsWith(p.data, OPUS_HEAD))
-    // The first Ogg chunk's own header says how much encoder delay to skip.
-    if (head && !this.muxer) this.open(parseOpusHead(head.data).preSkip)
-    return packets.map((p) => p.data)
-  }
-
-  private push(pages: Uint8Array): void {
-    if (pages.byteLength === 0) return
-    if (this.bytes + pages.byteLength > MAX_RECORDING_BYTES) {
+    if (this.heldBytes + chunk.size > MAX_RECORDING_BYTES) {
       this.truncated = true
       log.warn(
         { transmissionId: this.transmissionId },
@@ -79,7 +40,44 @@ export class RecordingWriter {
       )
       return
     }
-    this.pages.push(pages)
-    this.bytes += pages.byteLength
+    this.chunks.push(chunk)
+    this.heldBytes += chunk.size
+  }
+
+  /** The Ogg Opus file (headers, audio pages, end-of-stream page), or null when there was no audio. */
+  finish(): Uint8Array | null {
+    let muxer: OggMuxer | undefined
+    const pages: Uint8Array[] = []
+    for (const chunk of this.chunks) {
+      let packets = [chunk.data]
+      let preSkip = DEFAULT_PRE_SKIP
+      if (chunk.format === 'ogg-opus') {
+        packets = new OggDemuxer().push(chunk.data).packets.map((p) => p.data)
+        const head = packets.find((p) => startsWith(p, OPUS_HEAD))
+        // The first Ogg chunk's own header says how much encoder delay to skip.
+        if (head) preSkip = parseOpusHead(head).preSkip
+      }
+      for (const packet of packets) {
+        if (startsWith(packet, OPUS_HEAD) || startsWith(packet, OPUS_TAGS)) continue
+        if (!muxer) {
+          muxer = new OggMuxer({
+            preSkip,
+            inputSampleRate: INPUT_SAMPLE_RATE,
+            vendor: 'Airwave',
+            comments: [`TITLE=${this.transmissionId}`],
+          })
+          pages.push(muxer.takePages())
+        }
+        try {
+          pages.push(muxer.writePacket(packet))
+        } catch (err) {
+          // A packet the muxer refuses was still live audio; the recording just goes without it.
+          log.warn({ err, transmissionId: this.transmissionId }, 'packet left out of the recording')
+        }
+      }
+    }
+    if (!muxer) return null
+    pages.push(muxer.finish())
+    return Buffer.concat(pages)
   }
 }

@@ -219,12 +219,7 @@ export class RadioService {
 
   private onChunk(delivery: ChunkDelivery): void {
     this.channel(delivery.slot).chunkDelivered(delivery)
-    try {
-      this.recordings.get(delivery.transmissionId)?.add(delivery.chunk)
-    } catch (err) {
-      // A chunk the muxer refuses is still live audio; the recording just goes without it.
-      log.warn({ err, transmissionId: delivery.transmissionId }, 'chunk left out of the recording')
-    }
+    this.recordings.get(delivery.transmissionId)?.add(delivery.chunk)
   }
 
   private onEnd(ended: TransmissionEnded): void {
