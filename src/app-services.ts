@@ -13,6 +13,7 @@ import { RateLimits } from './platform/rate-limit.ts'
 import type { BlobStore } from './platform/storage/blob-store.ts'
 import { createBlobStore } from './platform/storage/index.ts'
 import { UrlSigner } from './platform/storage/url-signer.ts'
+import { RadioService } from './radio/service.ts'
 import { WsGateway } from './ws/gateway.ts'
 
 /** Everything long-lived the features share, built once from the config. */
@@ -33,6 +34,8 @@ export interface Services {
   redis: Redis | undefined
   /** Audiobook jobs (their `job` actors are defined on `registry`). */
   audiobooks: AudiobookService
+  /** Live radio: slot actors, SSE channels, transmission history. */
+  radio: RadioService
 }
 
 /** Local signed URLs use their own key, derived from JWT_SECRET, so a URL signature can never pass as a token's. */
@@ -68,9 +71,11 @@ export async function createServices(
   const redis = config.redisUrl
     ? new Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: false })
     : undefined
+  const apiKeys = new ApiKeyService(database.db, config.ingestApiKeys)
   const registry = new ActorRegistry()
   const inspector = new InspectionFeed(registry)
   const sse = new SseRegistry()
+  const rateLimits = new RateLimits(redis)
   gaugeSources.actorsByKind = () => inspector.countsByKind()
   gaugeSources.transitionRatesByKind = () => inspector.transitionRates()
   gaugeSources.sseStreams = () => sse.size
@@ -87,16 +92,17 @@ export async function createServices(
     config,
     database,
     tokens,
-    apiKeys: new ApiKeyService(database.db, config.ingestApiKeys),
+    apiKeys,
     blobs,
     urlSigner,
     registry,
     inspector,
     gateway: new WsGateway(tokens),
     sse,
-    rateLimits: new RateLimits(redis),
+    rateLimits,
     redis,
     audiobooks,
+    radio: new RadioService({ config, registry, sse, db: database.db, blobs, apiKeys, rateLimits }),
   }
 }
 
@@ -104,6 +110,7 @@ export async function createServices(
 export async function closeServices(services: Services): Promise<void> {
   await services.registry.shutdown()
   services.inspector.stop()
+  services.radio.close()
   services.redis?.disconnect()
   await services.database.close()
 }

@@ -12,6 +12,7 @@ import { inspectorRoutes } from './inspector/routes.ts'
 import { ffmpegVersion } from './platform/ffmpeg.ts'
 import { nativeVersion } from './platform/native.ts'
 import { LocalBlobStore } from './platform/storage/local-blob-store.ts'
+import { radioRoutes } from './radio/routes.ts'
 import { webRoutes } from './web/routes.ts'
 
 /** Composes the feature plugins into the app; nothing else lives here. */
@@ -57,12 +58,14 @@ export function createApp(services: Services) {
           },
           ffmpeg: () => ffmpegVersion(config.ffmpegPath),
           native: async () => nativeVersion(),
+          radio: () => services.radio.history.check(),
         },
       }),
     )
     .use(apiKeyRoutes(services.tokens, services.apiKeys))
     .use(inspectorRoutes(services))
     .use(audiobookRoutes(services.tokens, services.audiobooks))
+    .use(radioRoutes(services.radio, services.blobs, config.publicUrl))
     .use(webRoutes)
     .use(services.gateway.plugin())
   if (services.blobs instanceof LocalBlobStore) app.use(blobRoutes(services.blobs, services.urlSigner))

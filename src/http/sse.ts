@@ -24,6 +24,11 @@ export type SseCloseReason = 'client-gone' | 'closed' | 'too-slow' | 'shutdown'
 
 const encoder = new TextEncoder()
 
+/** `formatSseEvent` as UTF-8 bytes, ready for `SseStream.sendRaw`. */
+export function encodeSseEvent(event: SseEvent): Uint8Array {
+  return encoder.encode(formatSseEvent(event))
+}
+
 /** Serializes one event in the text/event-stream format; multi-line data becomes several `data:` lines. */
 export function formatSseEvent(event: SseEvent): string {
   let out = ''
@@ -90,8 +95,15 @@ export class SseStream {
 
   /** Queues `event`; false when the stream is closed or the client was just cut off for being too slow. */
   send(event: SseEvent): boolean {
+    return this.sendRaw(encoder.encode(formatSseEvent(event)))
+  }
+
+  /**
+   * Queues bytes already in the text/event-stream format (see `encodeSseEvent`). Broadcasters encode an
+   * event once and hand the same bytes to every stream. Same result as `send`.
+   */
+  sendRaw(bytes: Uint8Array): boolean {
     if (this.ended || !this.controller) return false
-    const bytes = encoder.encode(formatSseEvent(event))
     if (this.queuedBytes + bytes.byteLength > this.options.maxQueuedBytes) {
       metrics.sseSlowClientsDisconnected.inc()
       this.end('too-slow')

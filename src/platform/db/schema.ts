@@ -2,3 +2,4 @@
 
 export * from '../../audiobooks/schema.ts'
 export * from '../../identity/schema.ts'
+export * from '../../radio/schema.ts'

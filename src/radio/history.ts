@@ -1,0 +1,200 @@
+import { and, desc, eq, gte, lte, type SQL } from 'drizzle-orm'
+import type { TransmissionEnded } from '../../actors/transmission.machine.ts'
+import type { Db } from '../platform/db/index.ts'
+import { log } from '../platform/log.ts'
+import type { BlobStore } from '../platform/storage/blob-store.ts'
+import { radioMetrics } from './metrics.ts'
+import type { HistoryFilters } from './model.ts'
+import { radioTransmissions } from './schema.ts'
+
+export type TransmissionRow = typeof radioTransmissions.$inferSelect
+
+export interface HistoryLimits {
+  /** Ended transmissions kept waiting while the database or storage is down; the oldest go first past it. */
+  maxPending: number
+  /** Recording bytes kept waiting, likewise. */
+  maxPendingBytes: number
+  /** First retry delay; doubles per failure up to `maxRetryMs`. */
+  retryMs: number
+  maxRetryMs: number
+}
+
+export const DEFAULT_HISTORY_LIMITS: HistoryLimits = {
+  maxPending: 10_000,
+  maxPendingBytes: 256 * 1024 * 1024,
+  retryMs: 500,
+  maxRetryMs: 30_000,
+}
+
+interface PendingWrite {
+  row: typeof radioTransmissions.$inferInsert
+  recording: Uint8Array | null
+  /** Set once the recording is in blob storage, so a retry only redoes the row. */
+  stored: boolean
+}
+
+/** Blob key of a transmission's recording. */
+export function recordingKey(transmissionId: string): string {
+  return `recordings/${transmissionId}.ogg`
+}
+
+/**
+ * The transmission history: rows in `radio_transmissions`, recordings in blob storage. Writes go through a
+ * bounded queue drained by one worker, so a database outage never reaches the live path: ended transmissions
+ * wait (with backoff) and are written when the database is back. `/health` reports the backlog.
+ */
+export class TransmissionHistory {
+  private readonly queue: PendingWrite[] = []
+  private queuedBytes = 0
+  private working = false
+  private failures = 0
+  private lastError: string | undefined
+  private timer: ReturnType<typeof setTimeout> | undefined
+  private idleWaiters: Array<() => void> = []
+
+  constructor(
+    private readonly db: Db,
+    private readonly blobs: BlobStore,
+    private readonly limits: HistoryLimits = DEFAULT_HISTORY_LIMITS,
+  ) {}
+
+  /** Queues an ended transmission (with its Ogg Opus recording when it was saved) for writing. */
+  record(ended: TransmissionEnded, recording: Uint8Array | null): void {
+    this.queue.push({
+      row: {
+        transmissionId: ended.transmissionId,
+        slot: ended.slot,
+        radioId: ended.radioId,
+        talkgroupId: ended.talkgroupId,
+        startedAt: new Date(ended.startedAt),
+        endedAt: new Date(ended.endedAt),
+        duration: Math.round((ended.durationSamples / 48_000) * 1000) / 1000,
+        chunkCount: ended.chunkCount,
+        recordingKey: recording ? recordingKey(ended.transmissionId) : null,
+        recordingBytes: recording?.byteLength ?? null,
+      },
+      recording,
+      stored: false,
+    })
+    this.queuedBytes += recording?.byteLength ?? 0
+    this.enforceBounds()
+    radioMetrics.historyPending.set(this.queue.length)
+    this.kick()
+  }
+
+  /** Writes waiting, and why the last attempt failed (undefined when the last attempt worked). */
+  get backlog(): { pending: number; lastError: string | undefined } {
+    return { pending: this.queue.length, lastError: this.lastError }
+  }
+
+  /** For /health: throws while writes are failing, resolves with a short summary otherwise. */
+  async check(): Promise<string> {
+    if (this.lastError !== undefined) {
+      throw new Error(`${this.queue.length} transmission(s) waiting to be saved: ${this.lastError}`)
+    }
+    return `${this.queue.length} transmission(s) waiting to be saved`
+  }
+
+  /** Resolves once the queue is empty, or after `timeoutMs`; retries right away instead of waiting for backoff. */
+  async drain(timeoutMs: number): Promise<boolean> {
+    if (this.queue.length === 0 && !this.working) return true
+    clearTimeout(this.timer)
+    this.timer = undefined
+    this.kick()
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const drained = await Promise.race([
+      new Promise<boolean>((resolve) => this.idleWaiters.push(() => resolve(true))),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), timeoutMs)
+      }),
+    ])
+    clearTimeout(timer)
+    return drained
+  }
+
+  /** Stops retrying (shutdown); what is still queued is reported, not written. */
+  stop(): void {
+    clearTimeout(this.timer)
+    this.timer = undefined
+    if (this.queue.length > 0)
+      log.error({ pending: this.queue.length }, 'transmissions not saved at shutdown')
+  }
+
+  async list(filters: HistoryFilters): Promise<TransmissionRow[]> {
+    const where: SQL[] = []
+    if (filters.slot !== undefined) where.push(eq(radioTransmissions.slot, filters.slot))
+    if (filters.radioId !== undefined) where.push(eq(radioTransmissions.radioId, filters.radioId))
+    if (filters.talkgroupId !== undefined) where.push(eq(radioTransmissions.talkgroupId, filters.talkgroupId))
+    if (filters.from) where.push(gte(radioTransmissions.startedAt, filters.from))
+    if (filters.to) where.push(lte(radioTransmissions.startedAt, filters.to))
+    return this.db
+      .select()
+      .from(radioTransmissions)
+      .where(and(...where))
+      .orderBy(desc(radioTransmissions.startedAt), desc(radioTransmissions.transmissionId))
+      .limit(filters.limit)
+  }
+
+  async get(transmissionId: string): Promise<TransmissionRow | undefined> {
+    const [row] = await this.db
+      .select()
+      .from(radioTransmissions)
+      .where(eq(radioTransmissions.transmissionId, transmissionId))
+    return row
+  }
+
+  private enforceBounds(): void {
+    while (
+      this.queue.length > this.limits.maxPending ||
+      (this.queuedBytes > this.limits.maxPendingBytes && this.queue.length > 1)
+    ) {
+      const dropped = this.queue.shift()
+      this.queuedBytes -= dropped?.recording?.byteLength ?? 0
+      radioMetrics.historyDropped.inc()
+      log.error({ transmissionId: dropped?.row.transmissionId }, 'history queue full: transmission dropped')
+    }
+  }
+
+  private kick(): void {
+    if (this.working || this.timer) return
+    this.working = true
+    void this.work()
+  }
+
+  private async work(): Promise<void> {
+    try {
+      for (let next = this.queue[0]; next; next = this.queue[0]) {
+        await this.write(next)
+        this.queue.shift()
+        this.queuedBytes -= next.recording?.byteLength ?? 0
+        radioMetrics.historyPending.set(this.queue.length)
+        if (this.failures > 0) log.info({ pending: this.queue.length }, 'transmission history writes resumed')
+        this.failures = 0
+        this.lastError = undefined
+      }
+    } catch (err) {
+      this.failures++
+      this.lastError = (err as Error).message
+      const delay = Math.min(this.limits.maxRetryMs, this.limits.retryMs * 2 ** (this.failures - 1))
+      log.warn({ err, pending: this.queue.length, retryInMs: delay }, 'transmission history write failed')
+      this.timer = setTimeout(() => {
+        this.timer = undefined
+        this.kick()
+      }, delay)
+    } finally {
+      this.working = false
+    }
+    if (this.queue.length === 0) {
+      for (const resolve of this.idleWaiters.splice(0)) resolve()
+    }
+  }
+
+  private async write(pending: PendingWrite): Promise<void> {
+    if (pending.recording && !pending.stored) {
+      await this.blobs.put(recordingKey(pending.row.transmissionId), pending.recording, 'audio/ogg')
+      pending.stored = true
+    }
+    // A retry after a lost reply must not fail on the row it already wrote.
+    await this.db.insert(radioTransmissions).values(pending.row).onConflictDoNothing()
+  }
+}

@@ -1,0 +1,172 @@
+/**
+ * Radio request shapes (radio-ingest-and-listen.md) and their validation. Ingest bodies are checked here rather
+ * than by Elysia so every problem gets the document's message (`Missing required field: chunk_data`) in the
+ * `{success:false,error}` shape.
+ */
+import { t } from 'elysia'
+import { BadRequestError } from '../platform/errors.ts'
+
+/** Largest ingest request body accepted (a 100 ms chunk is about 270 base64 characters). */
+export const MAX_INGEST_BODY_BYTES = 256 * 1024
+/** Largest chunk after base64 decoding: several seconds of Ogg Opus pages, far above a 100 ms chunk. */
+export const MAX_CHUNK_BYTES = 64 * 1024
+export const SLOTS = [1, 2] as const
+/** DMR radio and talkgroup ids are 24-bit; anything up to 2^32 - 1 is accepted. */
+const MAX_ID = 0xffff_ffff
+export const DEFAULT_HISTORY_LIMIT = 50
+export const MAX_HISTORY_LIMIT = 500
+
+/** What the ingest body becomes once validated. */
+export interface IngestRequest {
+  slot: number
+  radioId: number
+  talkgroupId: number
+  chunkData: Uint8Array
+  sequence: number
+  /** As sent, when sent. */
+  timestamp?: string
+  /** Epoch ms of `timestamp`. */
+  capturedAt?: number
+  saveRecording: boolean
+}
+
+/** For OpenAPI only: the documented ingest body. */
+export const IngestBodyDoc = t.Object({
+  slot: t.Integer({ minimum: 1, maximum: 2 }),
+  radio_id: t.Integer({ minimum: 0 }),
+  talkgroup_id: t.Integer({ minimum: 0 }),
+  chunk_data: t.String({ description: 'Base64 of one raw Opus packet or of whole Ogg Opus pages' }),
+  sequence: t.Integer({ minimum: 0 }),
+  timestamp: t.Optional(t.String({ description: 'ISO 8601; read as UTC when it has no zone' })),
+  save_recording: t.Optional(t.Boolean({ default: false })),
+})
+
+/** History filters (CONTRACT "Radio"), as strings: `parseHistoryQuery` checks them with clear messages. */
+export const HistoryQuery = t.Object({
+  slot: t.Optional(t.String({ description: '1 or 2' })),
+  radio_id: t.Optional(t.String({ description: 'integer' })),
+  talkgroup_id: t.Optional(t.String({ description: 'integer' })),
+  from: t.Optional(t.String({ description: 'ISO 8601: transmissions started at or after' })),
+  to: t.Optional(t.String({ description: 'ISO 8601: transmissions started at or before' })),
+  limit: t.Optional(t.String({ description: `1 to ${MAX_HISTORY_LIMIT}, default ${DEFAULT_HISTORY_LIMIT}` })),
+})
+
+export interface HistoryFilters {
+  slot?: number
+  radioId?: number
+  talkgroupId?: number
+  from?: Date
+  to?: Date
+  limit: number
+}
+
+function queryInteger(value: string | undefined, name: string, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined
+  const n = /^\d{1,16}$/.test(value) ? Number(value) : Number.NaN
+  if (!(n >= min && n <= max)) {
+    throw new BadRequestError(`Invalid ${name}: must be an integer from ${min} to ${max}`, 'INVALID_QUERY')
+  }
+  return n
+}
+
+function queryDate(value: string | undefined, name: string): Date | undefined {
+  if (value === undefined) return undefined
+  const ms = parseIsoDate(value)
+  if (ms === undefined)
+    throw new BadRequestError(`Invalid ${name}: must be an ISO 8601 date-time`, 'INVALID_QUERY')
+  return new Date(ms)
+}
+
+export function parseHistoryQuery(query: typeof HistoryQuery.static): HistoryFilters {
+  return {
+    slot: queryInteger(query.slot, 'slot', 1, 2),
+    radioId: queryInteger(query.radio_id, 'radio_id', 0, MAX_ID),
+    talkgroupId: queryInteger(query.talkgroup_id, 'talkgroup_id', 0, MAX_ID),
+    from: queryDate(query.from, 'from'),
+    to: queryDate(query.to, 'to'),
+    limit: queryInteger(query.limit, 'limit', 1, MAX_HISTORY_LIMIT) ?? DEFAULT_HISTORY_LIMIT,
+  }
+}
+
+const REQUIRED = ['slot', 'radio_id', 'talkgroup_id', 'chunk_data', 'sequence'] as const
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{2,3})?$/
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$/
+
+function integerField(body: Record<string, unknown>, name: string, min: number, max: number): number {
+  const value = body[name]
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new BadRequestError(
+      `Invalid field: ${name} must be an integer from ${min} to ${max}`,
+      'INVALID_FIELD',
+    )
+  }
+  return value
+}
+
+/** Epoch ms of an ISO 8601 date-time; one without a zone is UTC (CONTRACT: transmission ids are in UTC). */
+export function parseIsoDate(text: string): number | undefined {
+  if (!ISO_8601.test(text)) return undefined
+  const zoned = /(Z|[+-]\d{2}:?\d{2})$/.test(text) ? text : `${text}Z`
+  const ms = Date.parse(zoned)
+  return Number.isNaN(ms) ? undefined : ms
+}
+
+/** Validates a parsed ingest body; throws BadRequestError naming the first problem. */
+export function parseIngestBody(body: unknown): IngestRequest {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new BadRequestError('Request body must be a JSON object', 'INVALID_BODY')
+  }
+  const fields = body as Record<string, unknown>
+  for (const name of REQUIRED) {
+    if (fields[name] === undefined || fields[name] === null) {
+      throw new BadRequestError(`Missing required field: ${name}`, 'MISSING_FIELD')
+    }
+  }
+  const slot = fields.slot
+  if (typeof slot !== 'number' || !(SLOTS as readonly number[]).includes(slot)) {
+    throw new BadRequestError('Invalid slot: must be 1 or 2', 'INVALID_SLOT')
+  }
+  const radioId = integerField(fields, 'radio_id', 0, MAX_ID)
+  const talkgroupId = integerField(fields, 'talkgroup_id', 0, MAX_ID)
+  const sequence = integerField(fields, 'sequence', 0, Number.MAX_SAFE_INTEGER)
+
+  const chunkText = fields.chunk_data
+  if (typeof chunkText !== 'string') {
+    throw new BadRequestError('Invalid field: chunk_data must be a base64 string', 'INVALID_FIELD')
+  }
+  if (chunkText === '') throw new BadRequestError('Invalid field: chunk_data is empty', 'INVALID_CHUNK')
+  if (chunkText.length > Math.ceil(MAX_CHUNK_BYTES / 3) * 4) {
+    throw new BadRequestError(
+      `Invalid field: chunk_data is larger than ${MAX_CHUNK_BYTES} bytes`,
+      'CHUNK_TOO_LARGE',
+    )
+  }
+  if (!BASE64.test(chunkText)) {
+    throw new BadRequestError('Invalid field: chunk_data is not valid base64', 'INVALID_BASE64')
+  }
+
+  let timestamp: string | undefined
+  let capturedAt: number | undefined
+  if (fields.timestamp !== undefined && fields.timestamp !== null) {
+    capturedAt = typeof fields.timestamp === 'string' ? parseIsoDate(fields.timestamp) : undefined
+    if (capturedAt === undefined) {
+      throw new BadRequestError('Invalid field: timestamp must be an ISO 8601 date-time', 'INVALID_FIELD')
+    }
+    timestamp = fields.timestamp as string
+  }
+  const save = fields.save_recording
+  if (save !== undefined && save !== null && typeof save !== 'boolean') {
+    throw new BadRequestError('Invalid field: save_recording must be true or false', 'INVALID_FIELD')
+  }
+  const chunkData = Buffer.from(chunkText, 'base64')
+  return {
+    slot,
+    radioId,
+    talkgroupId,
+    chunkData: new Uint8Array(chunkData.buffer, chunkData.byteOffset, chunkData.byteLength),
+    sequence,
+    timestamp,
+    capturedAt,
+    saveRecording: save === true,
+  }
+}

@@ -1,0 +1,146 @@
+import { Elysia } from 'elysia'
+import { readJsonBody } from '../http/json-body.ts'
+import { blobSource, fileSource, type RangeSource, serveRange } from '../http/range.ts'
+import { AppError, NotFoundError, ServiceUnavailableError } from '../platform/errors.ts'
+import { log } from '../platform/log.ts'
+import type { BlobStore } from '../platform/storage/blob-store.ts'
+import { LocalBlobStore } from '../platform/storage/local-blob-store.ts'
+import type { TransmissionRow } from './history.ts'
+import {
+  HistoryQuery,
+  IngestBodyDoc,
+  MAX_INGEST_BODY_BYTES,
+  parseHistoryQuery,
+  parseIngestBody,
+} from './model.ts'
+import type { RadioService } from './service.ts'
+
+function methodNotAllowed(allow: string): AppError {
+  return new AppError(405, 'METHOD_NOT_ALLOWED', 'Method not allowed', { Allow: allow })
+}
+
+/** Database trouble on a read is a 503 in the radio shape, not a 500. */
+async function fromDatabase<T>(read: () => Promise<T>): Promise<T> {
+  try {
+    return await read()
+  } catch (err) {
+    log.error({ err }, 'transmission history read failed')
+    throw new ServiceUnavailableError(
+      'Transmission history is unavailable; retry shortly',
+      'HISTORY_UNAVAILABLE',
+    )
+  }
+}
+
+function recordingPath(transmissionId: string): string {
+  return `/api/v1/transmissions/${encodeURIComponent(transmissionId)}/recording`
+}
+
+function historyItem(row: TransmissionRow, publicUrl: string): Record<string, unknown> {
+  return {
+    transmission_id: row.transmissionId,
+    slot: row.slot,
+    radio_id: row.radioId,
+    talkgroup_id: row.talkgroupId,
+    started_at: row.startedAt.toISOString(),
+    ended_at: row.endedAt.toISOString(),
+    duration: row.duration,
+    chunk_count: row.chunkCount,
+    ...(row.recordingKey ? { recording_url: `${publicUrl}${recordingPath(row.transmissionId)}` } : {}),
+  }
+}
+
+/**
+ * radio-ingest-and-listen.md: collector ingest, SSE listening (both also under `.php`), and the history
+ * and recordings CONTRACT.md adds. Errors take the `{success:false,error}` shape (src/http/error-handler.ts).
+ */
+export function radioRoutes(radio: RadioService, blobs: BlobStore, publicUrl: string) {
+  const ingestDetail = {
+    summary: 'Receive one Opus chunk from a collector (API key)',
+    tags: ['radio'],
+    requestBody: { content: { 'application/json': { schema: IngestBodyDoc as never } } },
+  }
+  const listenDetail = { summary: 'Listen to a slot (Server-Sent Events)', tags: ['radio'] }
+
+  // `all` so other methods get the document's 405 in the radio shape, and bodies are read under our own limit.
+  const ingest = async ({
+    request,
+    server,
+  }: {
+    request: Request
+    server: import('bun').Server<unknown> | null
+  }) => {
+    if (request.method !== 'POST') throw methodNotAllowed('POST')
+    await radio.limit(server?.requestIP(request)?.address ?? 'unknown')
+    await radio.authorize(request.headers.get('authorization'))
+    const chunk = parseIngestBody(await readJsonBody(request, MAX_INGEST_BODY_BYTES))
+    const outcome = radio.ingest(chunk)
+    return {
+      success: true,
+      data: {
+        received: true,
+        slot: chunk.slot,
+        sequence: chunk.sequence,
+        size: chunk.chunkData.byteLength,
+        duplicate: outcome.duplicate,
+        transmission_id: outcome.transmissionId,
+      },
+    }
+  }
+  const listen = ({
+    request,
+    server,
+    query,
+  }: {
+    request: Request
+    server: import('bun').Server<unknown> | null
+    query: Record<string, string | undefined>
+  }) => {
+    if (request.method !== 'GET' && request.method !== 'HEAD') throw methodNotAllowed('GET')
+    return radio.listen(request, server, query.slot)
+  }
+
+  return new Elysia({ name: 'radio' })
+    .all('/api/v1/stream-audio', ingest, { parse: 'none', detail: ingestDetail })
+    .all('/api/v1/stream-audio.php', ingest, { parse: 'none', detail: { ...ingestDetail, hide: true } })
+    .all('/api/v1/stream-listen', listen, { parse: 'none', detail: listenDetail })
+    .all('/api/v1/stream-listen.php', listen, { parse: 'none', detail: { ...listenDetail, hide: true } })
+    .get(
+      '/api/v1/transmissions',
+      async ({ query }) => {
+        const filters = parseHistoryQuery(query)
+        const rows = await fromDatabase(() => radio.history.list(filters))
+        return { success: true, data: rows.map((row) => historyItem(row, publicUrl)) }
+      },
+      { query: HistoryQuery, detail: { summary: 'Transmission history, newest first', tags: ['radio'] } },
+    )
+    .all(
+      '/api/v1/transmissions/:id/recording',
+      async ({ request, params }) => {
+        if (request.method !== 'GET' && request.method !== 'HEAD') throw methodNotAllowed('GET, HEAD')
+        const row = await fromDatabase(() => radio.history.get(params.id))
+        if (!row) throw new NotFoundError('Transmission not found', 'TRANSMISSION_NOT_FOUND')
+        if (!row.recordingKey) throw new NotFoundError('This transmission was not recorded', 'NOT_RECORDED')
+        const source = await recordingSource(blobs, row.recordingKey)
+        if (!source) throw new NotFoundError('Recording not found', 'RECORDING_NOT_FOUND')
+        return serveRange(request, source, {
+          headers: {
+            'Content-Disposition': `inline; filename="${row.transmissionId}.ogg"`,
+            // A recording never changes once written.
+            'Cache-Control': 'public, max-age=86400, immutable',
+          },
+        })
+      },
+      { detail: { summary: 'A saved transmission as Ogg Opus (Range supported)', tags: ['radio'] } },
+    )
+}
+
+/** Local recordings go out with sendfile; others stream through the store. */
+async function recordingSource(blobs: BlobStore, key: string): Promise<RangeSource | null> {
+  if (blobs instanceof LocalBlobStore) {
+    const opened = await blobs.open(key)
+    return opened ? fileSource(opened.file, { ...opened.info, contentType: 'audio/ogg' }) : null
+  }
+  const info = await blobs.stat(key)
+  return info ? blobSource(blobs, info, 'audio/ogg') : null
+}

@@ -1,0 +1,231 @@
+import type { Server } from 'bun'
+import type { ActorRefFrom } from 'xstate'
+import {
+  type ChunkDelivery,
+  OpusChunk,
+  type TransmissionEnded,
+  type TransmissionStarted,
+  transmissionMachine,
+} from '../../actors/transmission.machine.ts'
+import type { Config } from '../config.ts'
+import { encodeSseEvent, type SseRegistry } from '../http/sse.ts'
+import type { ApiKeyService } from '../identity/api-keys.ts'
+import type { ActorRegistry } from '../platform/actors/registry.ts'
+import type { Db } from '../platform/db/index.ts'
+import {
+  AppError,
+  BadRequestError,
+  RateLimitedError,
+  ServiceUnavailableError,
+  UnauthorizedError,
+} from '../platform/errors.ts'
+import { log } from '../platform/log.ts'
+import { classifyChunk } from '../platform/native.ts'
+import type { RateLimiter, RateLimits } from '../platform/rate-limit.ts'
+import type { BlobStore } from '../platform/storage/blob-store.ts'
+import { SlotChannel } from './channel.ts'
+import { DEFAULT_HISTORY_LIMITS, type HistoryLimits, TransmissionHistory } from './history.ts'
+import { radioMetrics } from './metrics.ts'
+import { type IngestRequest, SLOTS } from './model.ts'
+import { RecordingWriter } from './recording.ts'
+
+/** Events each slot keeps for Last-Event-ID replay: 50 chunks (5 s at 10 chunks/s) plus transmission boundaries. */
+export const RING_EVENTS = 64
+/** Byte budget of each slot's ring (64 events of the largest chunk fit). */
+export const RING_BYTES = 8 * 1024 * 1024
+export const KEEPALIVE_MS = 15_000
+/** Unsent bytes a listener may fall behind by (about a minute of one slot) before it is disconnected. */
+export const LISTENER_MAX_QUEUED_BYTES = 256 * 1024
+/** How long a verified ingest key is trusted without asking the database again. */
+export const KEY_CACHE_MS = 30_000
+const KEY_CACHE_ENTRIES = 1000
+
+export const TRANSMISSION_KIND = 'transmission'
+
+export interface RadioDeps {
+  config: Config
+  registry: ActorRegistry
+  sse: SseRegistry
+  db: Db
+  blobs: BlobStore
+  apiKeys: ApiKeyService
+  rateLimits: RateLimits
+  historyLimits?: HistoryLimits
+}
+
+export interface IngestOutcome {
+  duplicate: boolean
+  transmissionId: string | null
+}
+
+type TransmissionActor = ActorRefFrom<typeof transmissionMachine>
+
+/**
+ * Live radio: one transmission actor per slot (via the registry) decides what each chunk means; its effects
+ * feed the slot's channel (SSE fan-out and replay ring), the transmission's recording, and the history.
+ */
+export class RadioService {
+  readonly history: TransmissionHistory
+  readonly ingestLimiter: RateLimiter
+  private readonly channels = new Map<number, SlotChannel>()
+  private readonly recordings = new Map<string, RecordingWriter>()
+  private readonly keyCache = new Map<string, { name: string; expiresAt: number }>()
+
+  constructor(private readonly deps: RadioDeps) {
+    const { config } = deps
+    this.history = new TransmissionHistory(deps.db, deps.blobs, deps.historyLimits ?? DEFAULT_HISTORY_LIMITS)
+    this.ingestLimiter = deps.rateLimits.create({
+      name: 'ingest',
+      points: config.ingestRateLimit,
+      windowSeconds: 60,
+    })
+    for (const slot of SLOTS) {
+      this.channels.set(
+        slot,
+        new SlotChannel(slot, {
+          ringEvents: RING_EVENTS,
+          ringBytes: RING_BYTES,
+          keepaliveMs: KEEPALIVE_MS,
+          listenTimeoutMs: config.listenTimeoutS * 1000,
+        }),
+      )
+    }
+    deps.registry.define(
+      TRANSMISSION_KIND,
+      transmissionMachine.provide({
+        actions: {
+          announceStart: (_, started) => this.onStart(started),
+          deliverChunk: (_, delivery) => this.onChunk(delivery),
+          announceEnd: (_, ended) => this.onEnd(ended),
+        },
+      }),
+      {
+        onShutdown: async (actor) => {
+          actor.send({ type: 'stop' })
+          await this.history.drain(4000)
+        },
+      },
+    )
+    // Both slots exist from the start, so the inspector shows them idle.
+    for (const slot of SLOTS) this.actor(slot)
+  }
+
+  channel(slot: number): SlotChannel {
+    const channel = this.channels.get(slot)
+    if (!channel) throw new BadRequestError('Invalid slot: must be 1 or 2', 'INVALID_SLOT')
+    return channel
+  }
+
+  /** Counts one ingest request for `ip`; the document's 429 message, with Retry-After. */
+  async limit(ip: string): Promise<void> {
+    try {
+      await this.ingestLimiter.consume(ip)
+    } catch (err) {
+      if (err instanceof RateLimitedError)
+        throw new AppError(429, err.code, 'Rate limit exceeded', err.headers)
+      throw err
+    }
+  }
+
+  /** The key's name for `Authorization: Bearer <key>`; 401 otherwise. Verified keys are cached briefly. */
+  async authorize(authorization: string | null): Promise<string> {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '')
+    if (!match?.[1])
+      throw new UnauthorizedError('Missing API key: send Authorization: Bearer <key>', 'MISSING_API_KEY')
+    const key = match[1]
+    const now = Date.now()
+    const cached = this.keyCache.get(key)
+    if (cached && cached.expiresAt > now) return cached.name
+    let name: string | null
+    try {
+      name = await this.deps.apiKeys.verify(key)
+    } catch (err) {
+      log.error({ err }, 'API key check failed')
+      throw new ServiceUnavailableError('API key check unavailable; retry shortly', 'KEY_CHECK_UNAVAILABLE')
+    }
+    if (!name) throw new UnauthorizedError('Invalid API key', 'INVALID_API_KEY')
+    if (this.keyCache.size >= KEY_CACHE_ENTRIES) this.keyCache.clear()
+    this.keyCache.set(key, { name, expiresAt: now + KEY_CACHE_MS })
+    return name
+  }
+
+  /** Checks the chunk is Opus (raw packet or Ogg Opus) and hands it to the slot's transmission actor. */
+  ingest(request: IngestRequest): IngestOutcome {
+    const classified = classifyChunk(request.chunkData)
+    if (classified.kind === 'neither') {
+      throw new BadRequestError(
+        `Invalid field: chunk_data is not Opus audio (${classified.reason})`,
+        classified.code ?? 'INVALID_CHUNK',
+      )
+    }
+    const actor = this.actor(request.slot)
+    actor.send({
+      type: 'chunk',
+      radioId: request.radioId,
+      talkgroupId: request.talkgroupId,
+      sequence: request.sequence,
+      chunk: new OpusChunk(request.chunkData, classified.kind, classified.durationSamples),
+      timestamp: request.timestamp,
+      capturedAt: request.capturedAt,
+      receivedAt: Date.now(),
+      saveRecording: request.saveRecording,
+    })
+    const { lastOutcome, transmission } = actor.getSnapshot().context
+    radioMetrics.chunksReceived.inc({ slot: String(request.slot), outcome: lastOutcome ?? 'delivered' })
+    return { duplicate: lastOutcome === 'duplicate', transmissionId: transmission?.transmissionId ?? null }
+  }
+
+  /** Opens an SSE listener on `slotText` (the `slot` query value), resuming after `lastEventId` when given. */
+  listen(request: Request, server: Server<unknown> | null, slotText: string | undefined): Response {
+    const slot = Number(slotText)
+    const channel = this.channels.get(slot)
+    const stream = this.deps.sse.open(
+      request,
+      {
+        maxQueuedBytes: LISTENER_MAX_QUEUED_BYTES,
+        onClose: (reason) => {
+          channel?.detach(stream)
+          if (reason === 'too-slow') radioMetrics.slowListenersDisconnected.inc()
+        },
+      },
+      server,
+    )
+    if (!channel) {
+      stream.sendRaw(encodeSseEvent({ id: '0', event: 'error', data: { error: 'Invalid slot' } }))
+      stream.close()
+      return stream.response
+    }
+    const header = request.headers.get('last-event-id')?.trim()
+    channel.attach(stream, header && /^\d{1,16}$/.test(header) ? Number(header) : undefined)
+    return stream.response
+  }
+
+  /** Stops history retries and channel timers; runs after the registry let each slot actor end and persist. */
+  close(): void {
+    this.history.stop()
+    for (const channel of this.channels.values()) channel.close()
+  }
+
+  private actor(slot: number): TransmissionActor {
+    return this.deps.registry.getOrSpawn<typeof transmissionMachine>(TRANSMISSION_KIND, `slot${slot}`, {
+      slot,
+    })
+  }
+
+  private onStart(started: TransmissionStarted): void {
+    this.recordings.set(started.transmissionId, new RecordingWriter(started.transmissionId))
+    this.channel(started.slot).transmissionStarted(started)
+  }
+
+  private onChunk(delivery: ChunkDelivery): void {
+    this.channel(delivery.slot).chunkDelivered(delivery)
+    this.recordings.get(delivery.transmissionId)?.add(delivery.chunk)
+  }
+
+  private onEnd(ended: TransmissionEnded): void {
+    this.channel(ended.slot).transmissionEnded(ended)
+    const writer = this.recordings.get(ended.transmissionId)
+    this.recordings.delete(ended.transmissionId)
+    this.history.record(ended, ended.saveRecording ? (writer?.finish() ?? null) : null)
+  }
+}

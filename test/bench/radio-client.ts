@@ -1,0 +1,184 @@
+/**
+ * Load and listeners for test/bench/radio.bench.ts, in their own process so the server under test keeps its cores'
+ * share. Listeners are raw TCP sockets (Bun.connect; Bun's fetch keeps at most 256 requests open) that only scan
+ * for `"sequence":N` in audio_chunk events. The load generator posts one chunk per slot every 100 ms (or, in
+ * `ingest` mode, as many as it can with 64 requests in flight) and remembers when each was sent, so latency is
+ * receive time minus send time on the same clock. Prints one JSON line.
+ */
+import type { Socket } from 'bun'
+
+interface Options {
+  mode: 'broadcast' | 'ingest'
+  /** `http://127.0.0.1:port` */
+  base: string
+  listenPath: string
+  publishPath: string
+  key: string
+  listeners: number
+  seconds: number
+  chunk: string
+}
+
+const options = JSON.parse(process.argv[2] ?? '{}') as Options
+const { hostname, port } = new URL(options.base)
+const now = () => performance.timeOrigin + performance.now()
+
+/** Latency histogram in 0.1 ms buckets up to 30 s. */
+const BUCKET_MS = 0.1
+const histogram = new Uint32Array(300_000)
+let samples = 0
+function record(ms: number): void {
+  const bucket = Math.min(histogram.length - 1, Math.max(0, Math.floor(ms / BUCKET_MS)))
+  histogram[bucket] = (histogram[bucket] as number) + 1
+  samples++
+}
+function percentile(p: number): number {
+  const target = Math.ceil(samples * p)
+  let seen = 0
+  for (let i = 0; i < histogram.length; i++) {
+    seen += histogram[i] as number
+    if (seen >= target) return (i + 1) * BUCKET_MS
+  }
+  return Number.NaN
+}
+
+/** Send time of each (slot, sequence) the load generator posted successfully. */
+const sentAt = [new Map<number, number>(), new Map<number, number>(), new Map<number, number>()]
+
+interface Listener {
+  slot: number
+  tail: string
+  received: number
+  connected: boolean
+}
+const listeners: Listener[] = []
+const SEQ = '"sequence":'
+
+function onData(listener: Listener, data: Buffer): void {
+  const at = now()
+  const text = listener.tail + data.toString('latin1')
+  const end = text.lastIndexOf('\n\n')
+  if (end < 0) {
+    listener.tail = text
+    return
+  }
+  listener.tail = text.slice(end + 2)
+  if (!listener.connected && text.includes('event: connected')) listener.connected = true
+  for (let i = text.indexOf(SEQ); i >= 0 && i < end; i = text.indexOf(SEQ, i + SEQ.length)) {
+    const sequence = Number.parseInt(text.slice(i + SEQ.length, i + SEQ.length + 16), 10)
+    const sent = sentAt[listener.slot]?.get(sequence)
+    listener.received++
+    if (sent !== undefined) record(at - sent)
+  }
+}
+
+async function connectListeners(): Promise<Socket<Listener>[]> {
+  const sockets: Socket<Listener>[] = []
+  const BATCH = 250
+  for (let start = 0; start < options.listeners; start += BATCH) {
+    const batch = Array.from({ length: Math.min(BATCH, options.listeners - start) }, async (_, i) => {
+      const listener: Listener = { slot: ((start + i) % 2) + 1, tail: '', received: 0, connected: false }
+      listeners.push(listener)
+      const socket = await Bun.connect<Listener>({
+        hostname,
+        port: Number(port),
+        data: listener,
+        socket: { data: (s, d) => onData(s.data, d as Buffer), error: () => {}, close: () => {} },
+      })
+      socket.write(
+        `GET ${options.listenPath}?slot=${listener.slot} HTTP/1.1\r\nHost: ${hostname}\r\nAccept: text/event-stream\r\n\r\n`,
+      )
+      sockets.push(socket)
+    })
+    await Promise.all(batch)
+  }
+  const deadline = Date.now() + 60_000
+  while (listeners.some((l) => !l.connected) && Date.now() < deadline) await Bun.sleep(50)
+  return sockets
+}
+
+let posted = 0
+let failed = 0
+async function post(slot: number, sequence: number): Promise<void> {
+  const body = JSON.stringify({
+    slot,
+    radio_id: 2222001,
+    talkgroup_id: slot,
+    sequence,
+    chunk_data: options.chunk,
+  })
+  const sent = now()
+  sentAt[slot]?.set(sequence, sent)
+  try {
+    const res = await fetch(`${options.base}${options.publishPath}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${options.key}` },
+      body,
+    })
+    await res.arrayBuffer()
+    if (res.ok) posted++
+    else {
+      failed++
+      sentAt[slot]?.delete(sequence)
+    }
+  } catch {
+    failed++
+    sentAt[slot]?.delete(sequence)
+  }
+}
+
+/** Both slots, 10 chunks/s each, for `seconds`, on a fixed schedule (no drift). */
+async function broadcastLoad(): Promise<void> {
+  const ticks = options.seconds * 10
+  const start = now()
+  const inflight: Promise<void>[] = []
+  for (let tick = 0; tick < ticks; tick++) {
+    const due = start + tick * 100 - now()
+    if (due > 0) await Bun.sleep(due)
+    inflight.push(post(1, tick), post(2, tick))
+  }
+  await Promise.all(inflight)
+}
+
+/** As many chunk POSTs as the server takes, 64 in flight, for `seconds`. */
+async function ingestLoad(): Promise<number> {
+  const deadline = now() + options.seconds * 1000
+  const next = [0, 0, 0]
+  const worker = async (w: number) => {
+    const slot = (w % 2) + 1
+    while (now() < deadline) await post(slot, (next[slot] as number)++)
+  }
+  const start = now()
+  await Promise.all(Array.from({ length: 64 }, (_, w) => worker(w)))
+  return posted / ((now() - start) / 1000)
+}
+
+const sockets = await connectListeners()
+const connected = listeners.filter((l) => l.connected).length
+console.error(`client: ${connected}/${options.listeners} listeners connected`)
+let postsPerSecond: number | undefined
+if (options.mode === 'ingest') postsPerSecond = await ingestLoad()
+else await broadcastLoad()
+await Bun.sleep(2000)
+let expected = 0
+let received = 0
+for (const l of listeners) {
+  expected += sentAt[l.slot]?.size ?? 0
+  received += l.received
+}
+for (const s of sockets) s.end()
+console.log(
+  JSON.stringify({
+    connected,
+    posted,
+    failed,
+    postsPerSecond,
+    expected,
+    received,
+    lost: Math.max(0, expected - received),
+    p50: percentile(0.5),
+    p99: percentile(0.99),
+    max: percentile(1),
+  }),
+)
+process.exit(0)
