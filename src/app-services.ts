@@ -4,6 +4,9 @@ import type { Config } from './config.ts'
 import { SseRegistry } from './http/sse.ts'
 import { ApiKeyService } from './identity/api-keys.ts'
 import { TokenService } from './identity/tokens.ts'
+import { LivestreamLimits } from './livestream/limits.ts'
+import { LivestreamService } from './livestream/service.ts'
+import { registerLivestreamSocket } from './livestream/socket.ts'
 import { ActorRegistry } from './platform/actors/registry.ts'
 import { type Database, openDatabase } from './platform/db/index.ts'
 import { RateLimits } from './platform/rate-limit.ts'
@@ -26,6 +29,9 @@ export interface Services {
   sse: SseRegistry
   rateLimits: RateLimits
   redis: Redis | undefined
+  /** Livestreams: one actor per stream key, FFmpeg children, HLS files under DATA_DIR/livestream. */
+  livestream: LivestreamService
+  livestreamLimits: LivestreamLimits
 }
 
 /** Local signed URLs use their own key, derived from JWT_SECRET, so a URL signature can never pass as a token's. */
@@ -61,6 +67,12 @@ export async function createServices(
   const redis = config.redisUrl
     ? new Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: false })
     : undefined
+  const registry = new ActorRegistry()
+  const gateway = new WsGateway(tokens)
+  const rateLimits = new RateLimits(redis)
+  const livestream = new LivestreamService(config, registry, gateway)
+  const livestreamLimits = new LivestreamLimits(rateLimits, config.livestream)
+  registerLivestreamSocket(gateway, livestream, livestreamLimits)
   return {
     config,
     database,
@@ -68,11 +80,13 @@ export async function createServices(
     apiKeys: new ApiKeyService(database.db, config.ingestApiKeys),
     blobs,
     urlSigner,
-    registry: new ActorRegistry(),
-    gateway: new WsGateway(tokens),
+    registry,
+    gateway,
     sse: new SseRegistry(),
-    rateLimits: new RateLimits(redis),
+    rateLimits,
     redis,
+    livestream,
+    livestreamLimits,
   }
 }
 

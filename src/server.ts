@@ -7,6 +7,8 @@ import { healthRoutes } from './health/routes.ts'
 import { errorHandler } from './http/error-handler.ts'
 import { requestLog } from './http/request-log.ts'
 import { apiKeyRoutes } from './identity/routes.ts'
+import { livestreamPages } from './livestream/pages.ts'
+import { livestreamRoutes } from './livestream/routes.ts'
 import { ffmpegVersion } from './platform/ffmpeg.ts'
 import { nativeVersion } from './platform/native.ts'
 import { LocalBlobStore } from './platform/storage/local-blob-store.ts'
@@ -60,6 +62,15 @@ export function createApp(services: Services) {
     )
     .use(apiKeyRoutes(services.tokens, services.apiKeys))
     .use(webRoutes)
+    .use(
+      livestreamRoutes({
+        service: services.livestream,
+        limits: services.livestreamLimits,
+        tokens: services.tokens,
+        publicUrl: config.publicUrl,
+      }),
+    )
+    .use(livestreamPages)
     .use(services.gateway.plugin())
   if (services.blobs instanceof LocalBlobStore) app.use(blobRoutes(services.blobs, services.urlSigner))
   return app
