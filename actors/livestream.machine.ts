@@ -92,6 +92,7 @@ export type LivestreamEvent =
   | { type: 'viewer.hls.expired'; session: string }
   | { type: 'stream.end'; reason: string; requester?: string }
   | { type: 'ffmpeg.stalled'; run: number }
+  | { type: 'media.idle' }
   | TranscoderEvent
 
 /** Side effects the stream asks its owner to carry out: WebSocket frames and the playlist file. */
@@ -199,18 +200,26 @@ export const livestreamMachine = setup({
         })
       }
     }),
-    /** Hands a chunk to the current FFmpeg and starts the stall timer if it is not running. */
+    /**
+     * Hands a chunk to the current FFmpeg. A stall is data flowing with no new segment for 3 segment
+     * durations: the stall timer starts at the first chunk after a segment, and a pause in the data of
+     * 2 segment durations (`media.idle`) disarms it, since FFmpeg cannot finish a segment it has no data for.
+     */
     forwardChunk: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'media.chunk') return
       // Runs after `startTranscoder` in the same transition, so `context.run` is already the new child.
       enqueue.sendTo(transcoderId(context.run), { type: 'write', chunk: event.chunk })
       enqueue.assign({ bytesIn: context.bytesIn + event.chunk.bytes.byteLength, stallArmed: true })
+      const segmentMs = context.settings.segmentSeconds * 1000
       if (!context.stallArmed) {
-        enqueue.raise(
-          { type: 'ffmpeg.stalled', run: context.run },
-          { id: 'stall', delay: 3 * context.settings.segmentSeconds * 1000 },
-        )
+        enqueue.raise({ type: 'ffmpeg.stalled', run: context.run }, { id: 'stall', delay: 3 * segmentMs })
       }
+      enqueue.cancel('idle')
+      enqueue.raise({ type: 'media.idle' }, { id: 'idle', delay: 2 * segmentMs })
+    }),
+    disarmStall: enqueueActions(({ enqueue }) => {
+      enqueue.cancel('stall')
+      enqueue.assign({ stallArmed: false })
     }),
     rejectMedia: enqueueActions(({ context, enqueue }) => {
       if (!context.broadcaster) return
@@ -426,6 +435,7 @@ export const livestreamMachine = setup({
           { guard: 'canRestart', actions: 'restartTranscoder' },
           { target: 'failed', actions: 'setFailureReason' },
         ],
+        'media.idle': { actions: 'disarmStall' },
         'grace.expired': { guard: 'noBroadcaster', target: 'ending', actions: 'setEndReason' },
         'stream.end': { target: 'ending', actions: 'setEndReason' },
       },

@@ -5,7 +5,12 @@ import { parseSegmentListLine, renderPlaylist } from '../../src/livestream/playl
 describe('buildHlsArgs', () => {
   test('WebM on stdin to H.264 + AAC MPEG-TS segments, keyframes forced on segment boundaries', () => {
     expect(
-      buildHlsArgs({ outputDir: '/data/livestream/abc', segmentSeconds: 2, startNumber: 0, x264Preset: 'veryfast' }),
+      buildHlsArgs({
+        outputDir: '/data/livestream/abc',
+        segmentSeconds: 2,
+        startNumber: 0,
+        x264Preset: 'veryfast',
+      }),
     ).toEqual([
       '-hide_banner',
       '-nostdin',
@@ -56,7 +61,12 @@ describe('buildHlsArgs', () => {
   })
 
   test('a restarted run continues the numbering and keeps the configured segment length and preset', () => {
-    const args = buildHlsArgs({ outputDir: '/d', segmentSeconds: 4, startNumber: 17, x264Preset: 'ultrafast' })
+    const args = buildHlsArgs({
+      outputDir: '/d',
+      segmentSeconds: 4,
+      startNumber: 17,
+      x264Preset: 'ultrafast',
+    })
     const after = (flag: string) => args[args.indexOf(flag) + 1]
     expect(after('-segment_start_number')).toBe('17')
     expect(after('-segment_time')).toBe('4')
@@ -108,9 +118,11 @@ describe('playlist', () => {
       2,
       true,
     )
-    expect(text.endsWith('#EXTINF:2.000,\nsegment_0.ts\n#EXT-X-DISCONTINUITY\n#EXTINF:1.500,\nsegment_1.ts\n#EXT-X-ENDLIST\n')).toBe(
-      true,
-    )
+    expect(
+      text.endsWith(
+        '#EXTINF:2.000,\nsegment_0.ts\n#EXT-X-DISCONTINUITY\n#EXTINF:1.500,\nsegment_1.ts\n#EXT-X-ENDLIST\n',
+      ),
+    ).toBe(true)
   })
 
   test('the target duration grows to the longest rounded segment', () => {
@@ -123,8 +135,14 @@ describe('playlist', () => {
   })
 
   test('segment list lines from FFmpeg', () => {
-    expect(parseSegmentListLine('segment_5.ts,10.010000,12.012000')).toEqual({ number: 5, duration: 12.012 - 10.01 })
-    expect(parseSegmentListLine('/data/x/segment_0.ts,0.000000,2.014333\r')).toEqual({ number: 0, duration: 2.014333 })
+    expect(parseSegmentListLine('segment_5.ts,10.010000,12.012000')).toEqual({
+      number: 5,
+      duration: 12.012 - 10.01,
+    })
+    expect(parseSegmentListLine('/data/x/segment_0.ts,0.000000,2.014333\r')).toEqual({
+      number: 0,
+      duration: 2.014333,
+    })
     expect(parseSegmentListLine('[hls @ 0x1] Opening segment_1.ts')).toBeUndefined()
     expect(parseSegmentListLine('segment_1.ts,5,4')).toBeUndefined()
     expect(parseSegmentListLine('')).toBeUndefined()

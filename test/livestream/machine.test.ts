@@ -28,24 +28,34 @@ interface FakeFfmpeg {
 }
 
 const INIT = new MediaBytes(Uint8Array.of(0x1a, 0x45, 0xdf, 0xa3))
-const header = (size = 100) => ({ type: 'media.chunk' as const, chunk: new MediaBytes(new Uint8Array(size)), init: INIT })
-const chunk = (size = 50) => ({ type: 'media.chunk' as const, chunk: new MediaBytes(new Uint8Array(size)), init: null })
+const header = (size = 100) => ({
+  type: 'media.chunk' as const,
+  chunk: new MediaBytes(new Uint8Array(size)),
+  init: INIT,
+})
+const chunk = (size = 50) => ({
+  type: 'media.chunk' as const,
+  chunk: new MediaBytes(new Uint8Array(size)),
+  init: null,
+})
 
 /** A livestream actor with a fake FFmpeg child per run and a simulated clock. */
 function setup(options: { broadcaster?: string | null; settings?: Partial<LivestreamSettings> } = {}) {
   const clock = new SimulatedClock()
   const runs: FakeFfmpeg[] = []
-  const transcoder = fromCallback<TranscoderCommand, TranscoderInput, TranscoderEvent>(({ input, sendBack, receive }) => {
-    const fake: FakeFfmpeg = { input, writes: [], finished: false, stopped: false, send: sendBack }
-    runs.push(fake)
-    receive((command) => {
-      if (command.type === 'write') fake.writes.push(command.chunk.bytes.byteLength)
-      else fake.finished = true
-    })
-    return () => {
-      fake.stopped = true
-    }
-  })
+  const transcoder = fromCallback<TranscoderCommand, TranscoderInput, TranscoderEvent>(
+    ({ input, sendBack, receive }) => {
+      const fake: FakeFfmpeg = { input, writes: [], finished: false, stopped: false, send: sendBack }
+      runs.push(fake)
+      receive((command) => {
+        if (command.type === 'write') fake.writes.push(command.chunk.bytes.byteLength)
+        else fake.finished = true
+      })
+      return () => {
+        fake.stopped = true
+      }
+    },
+  )
   const actor = createActor(livestreamMachine.provide({ actors: { transcoder } }), {
     clock,
     input: {
@@ -60,9 +70,12 @@ function setup(options: { broadcaster?: string | null; settings?: Partial<Livest
   actor.on('*', (event) => emitted.push(event))
   actor.start()
   const notes = (event: string) =>
-    emitted.filter((e) => e.type === 'notify' && e.event === event) as Array<Extract<LivestreamEmitted, { type: 'notify' }>>
+    emitted.filter((e) => e.type === 'notify' && e.event === event) as Array<
+      Extract<LivestreamEmitted, { type: 'notify' }>
+    >
   const current = () => runs.at(-1) as FakeFfmpeg
-  const segment = (n: number, duration = 2) => current().send({ type: 'ffmpeg.segment', run: current().input.run, number: n, duration })
+  const segment = (n: number, duration = 2) =>
+    current().send({ type: 'ffmpeg.segment', run: current().input.run, number: n, duration })
   return { actor, clock, runs, emitted, notes, current, segment, state: () => actor.getSnapshot().value }
 }
 
@@ -148,14 +161,31 @@ describe('livestream machine: FFmpeg lifecycle', () => {
     s.segment(0)
     s.clock.increment(60_000) // no data since the segment: not a stall
     expect(s.runs).toHaveLength(1)
-    s.actor.send(chunk())
-    s.clock.increment(5_999)
-    s.actor.send(chunk()) // more data does not push the deadline back
+    // One chunk a second; more data does not push the deadline back.
+    for (let i = 0; i < 6; i++) {
+      s.actor.send(chunk())
+      s.clock.increment(i < 5 ? 1000 : 999)
+    }
     expect(s.runs).toHaveLength(1)
     s.clock.increment(1)
     expect(s.runs).toHaveLength(2)
     expect(s.runs[0]?.stopped).toBe(true)
     expect(s.notes('stream-error').at(-1)?.data.error).toContain('stalled')
+  })
+
+  test('a pause in the data is not a stall: FFmpeg cannot finish a segment it has no data for', () => {
+    const s = setup()
+    s.actor.send(header())
+    s.segment(0)
+    s.actor.send(chunk()) // half a segment, then the broadcaster pauses
+    s.clock.increment(30_000)
+    expect(s.runs).toHaveLength(1)
+    // Data flowing again, one chunk a second, and still no segment: a stall 6 s after it resumed.
+    for (let i = 0; i < 6; i++) {
+      s.actor.send(chunk())
+      s.clock.increment(1000)
+    }
+    expect(s.runs).toHaveLength(2)
   })
 
   test('a new segment cancels the stall timer', () => {
@@ -184,14 +214,21 @@ describe('livestream machine: FFmpeg lifecycle', () => {
     const s = setup()
     s.actor.send(header())
     s.segment(0)
-    for (let i = 0; i < 2; i++) s.current().send({ type: 'ffmpeg.exited', run: s.current().input.run, code: 1, detail: '' })
+    for (let i = 0; i < 2; i++)
+      s.current().send({ type: 'ffmpeg.exited', run: s.current().input.run, code: 1, detail: '' })
     expect(s.state()).toBe('live')
     s.current().send({ type: 'ffmpeg.overloaded', run: 3 })
     expect(s.state()).toBe('failed')
     expect(s.actor.getSnapshot().status).toBe('done')
     expect(s.runs.every((r) => r.stopped)).toBe(true)
-    expect(s.notes('stream-error').at(-1)?.data).toMatchObject({ code: 'FFMPEG_ERROR', error: expect.stringContaining('failed 3 times') })
-    expect(s.notes('stream-ended').at(-1)?.data).toEqual({ streamKey: 'k1', reason: 'FFmpeg failed 3 times in a row' })
+    expect(s.notes('stream-error').at(-1)?.data).toMatchObject({
+      code: 'FFMPEG_ERROR',
+      error: expect.stringContaining('failed 3 times'),
+    })
+    expect(s.notes('stream-ended').at(-1)?.data).toEqual({
+      streamKey: 'k1',
+      reason: 'FFmpeg failed 3 times in a row',
+    })
     expect(s.emitted.filter((e) => e.type === 'playlist').at(-1)).toMatchObject({ ended: true })
   })
 
@@ -235,7 +272,10 @@ describe('livestream machine: ending', () => {
     s.segment(1, 0.5)
     s.current().send({ type: 'ffmpeg.exited', run: 1, code: 0, detail: '' })
     expect(s.state()).toBe('ended')
-    expect(s.emitted.filter((e) => e.type === 'playlist').at(-1)).toMatchObject({ ended: true, segments: [{}, {}] })
+    expect(s.emitted.filter((e) => e.type === 'playlist').at(-1)).toMatchObject({
+      ended: true,
+      segments: [{}, {}],
+    })
     expect(s.notes('stream-ended')).toEqual([
       {
         type: 'notify',

@@ -1,9 +1,14 @@
 import { expect, test } from 'bun:test'
 import { createActor, createMachine, sendTo } from 'xstate'
-import { MediaBytes, type TranscoderEvent, type TranscoderInput } from '../../actors/livestream.machine.ts'
-import { spawnFfmpeg } from '../../src/platform/ffmpeg-process.ts'
-import type { FfmpegProcess } from '../../src/platform/ffmpeg-process.ts'
+import {
+  MediaBytes,
+  type TranscoderCommand,
+  type TranscoderEvent,
+  type TranscoderInput,
+} from '../../actors/livestream.machine.ts'
 import { transcoderLogic } from '../../src/livestream/transcoder.ts'
+import type { FfmpegProcess } from '../../src/platform/ffmpeg-process.ts'
+import { spawnFfmpeg } from '../../src/platform/ffmpeg-process.ts'
 
 /** An FFmpeg stand-in whose pipe accepts a write only when the test says so. */
 function slowProcess() {
@@ -59,17 +64,28 @@ function run(maxQueuedBytes: number, preamble: MediaBytes | null = null) {
   // A parent that forwards commands to the child and records what it sends back.
   const parent = createActor(
     createMachine({
-      types: {} as { events: TranscoderEvent | { type: 'cmd'; command: { type: 'write'; chunk: MediaBytes } | { type: 'finish' } } },
+      types: {} as {
+        events:
+          | TranscoderEvent
+          | { type: 'cmd'; command: { type: 'write'; chunk: MediaBytes } | { type: 'finish' } }
+      },
       invoke: { id: 'child', src: logic, input },
       on: {
-        cmd: { actions: sendTo('child', ({ event }) => (event as { command: never }).command) },
+        cmd: { actions: sendTo('child', ({ event }) => (event as { command: TranscoderCommand }).command) },
         '*': { actions: ({ event }) => events.push(event as TranscoderEvent) },
       },
     }),
   )
   parent.start()
-  const write = (size: number) => parent.send({ type: 'cmd', command: { type: 'write', chunk: new MediaBytes(new Uint8Array(size)) } })
-  return { fake, events, parent, write, finish: () => parent.send({ type: 'cmd', command: { type: 'finish' } }) }
+  const write = (size: number) =>
+    parent.send({ type: 'cmd', command: { type: 'write', chunk: new MediaBytes(new Uint8Array(size)) } })
+  return {
+    fake,
+    events,
+    parent,
+    write,
+    finish: () => parent.send({ type: 'cmd', command: { type: 'finish' } }),
+  }
 }
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 0))
@@ -128,7 +144,9 @@ test('stopping the actor kills FFmpeg', () => {
 test('spawnFfmpeg: real child, stdin back-pressure, stdout lines, stderr tail, EPIPE after exit', async () => {
   const lines: string[] = []
   // `sh` stands in for FFmpeg here: it reads stdin slowly, prints lines and writes to stderr.
-  const proc = spawnFfmpeg('sh', ['-c', 'echo one; echo two >&2; sleep 0.3; wc -c; echo done'], (l) => lines.push(l))
+  const proc = spawnFfmpeg('sh', ['-c', 'echo one; echo two >&2; sleep 0.3; wc -c; echo done'], (l) =>
+    lines.push(l),
+  )
   const big = new Uint8Array(1024 * 1024)
   const started = performance.now()
   await proc.write(big) // more than a pipe holds: resolves only once `wc` has read most of it

@@ -16,7 +16,9 @@ describe('readInitSegment', () => {
     expect(startsWithEbmlHeader(result.init)).toBe(true)
     expect(result.init.byteLength).toBeLessThan(4096)
     // What follows the init segment is the first Cluster.
-    expect([...webm.subarray(result.init.byteLength, result.init.byteLength + 4)]).toEqual([0x1f, 0x43, 0xb6, 0x75])
+    expect([...webm.subarray(result.init.byteLength, result.init.byteLength + 4)]).toEqual([
+      0x1f, 0x43, 0xb6, 0x75,
+    ])
   })
 
   test('refuses what is not WebM or cuts the header off, with a reason', () => {
@@ -42,7 +44,9 @@ describe('readInitSegment', () => {
   test('EBML sizes, including the unknown size of a live Segment', () => {
     expect(readElementSize(Uint8Array.of(0x81), 0)).toEqual({ value: 1, length: 1, unknown: false })
     expect(readElementSize(Uint8Array.of(0x40, 0x02), 0)).toEqual({ value: 2, length: 2, unknown: false })
-    expect(readElementSize(Uint8Array.of(0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff), 0)?.unknown).toBe(true)
+    expect(readElementSize(Uint8Array.of(0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff), 0)?.unknown).toBe(
+      true,
+    )
     expect(readElementSize(Uint8Array.of(0x00), 0)).toBeUndefined()
     expect(readElementSize(Uint8Array.of(0x40), 0)).toBeUndefined()
   })
