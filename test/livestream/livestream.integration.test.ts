@@ -340,6 +340,18 @@ describe('who may do what', () => {
       reason: 'broadcaster disconnected',
     })
     expect(ffmpegChildren('grace')).toEqual([])
+    // The key can be used again; the ended stream's retained files give way to the new one.
+    expect((await status('grace')).local.files.length).toBeGreaterThan(0)
+    const again = await socket({ token: bob })
+    expect((await again.request('start-stream', { streamKey: 'grace' }, 'stream-started')).data.status).toBe(
+      'broadcasting',
+    )
+    expect((await status('grace')).local).toMatchObject({
+      isActive: true,
+      files: [],
+      streamData: { userId: 'bob' },
+    })
+    await again.request('end-stream', { streamKey: 'grace' }, 'stream-ended')
   }, 30_000)
 })
 

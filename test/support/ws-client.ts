@@ -8,6 +8,8 @@ export interface Frame {
 /** A test WebSocket client on `/ws` that records every frame and can wait for one. */
 export class WsClient {
   readonly frames: Frame[] = []
+  /** `performance.now()` when each frame arrived, index for index. */
+  readonly receivedAt: number[] = []
   closeCode: number | undefined
   private readonly ws: WebSocket
   private waiters: Array<() => void> = []
@@ -18,6 +20,7 @@ export class WsClient {
     this.ws.binaryType = 'arraybuffer'
     this.ws.onmessage = (m) => {
       this.frames.push(JSON.parse(String(m.data)))
+      this.receivedAt.push(performance.now())
       this.wake()
     }
     this.ws.onclose = (e) => {
