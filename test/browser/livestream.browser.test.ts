@@ -8,7 +8,8 @@ let browser: Browser
 
 beforeAll(async () => {
   ;[server, browser] = await Promise.all([startServer(), launchBrowser(FAKE_MEDIA_ARGS)])
-})
+  // Booting the server and making the WebM with FFmpeg can take a while on a busy 2-core machine.
+}, 120_000)
 afterAll(async () => {
   await browser?.close()
   await server?.stop()

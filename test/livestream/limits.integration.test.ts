@@ -24,7 +24,8 @@ beforeAll(async () => {
   server = started
   chunks = chunkWebm(webm)
   alice = await server.token('alice')
-})
+  // Booting the server and making the WebM with FFmpeg can take a while on a busy 2-core machine.
+}, 120_000)
 afterAll(() => server?.stop())
 
 test('the default data limit fits a 720p MediaRecorder stream (about 2.5 Mbit/s) with room to spare', () => {

@@ -25,7 +25,8 @@ beforeAll(async () => {
   chunks = chunkWebm(webm)
   alice = await server.token('alice')
   bob = await server.token('bob')
-})
+  // Booting the server and making the WebM with FFmpeg can take a while on a busy 2-core machine.
+}, 120_000)
 afterAll(async () => {
   for (const c of clients) c.close()
   await server?.stop()
