@@ -6,6 +6,9 @@ import { SseRegistry } from './http/sse.ts'
 import { ApiKeyService } from './identity/api-keys.ts'
 import { TokenService } from './identity/tokens.ts'
 import { InspectionFeed } from './inspector/inspection-feed.ts'
+import { LivestreamLimits } from './livestream/limits.ts'
+import { LivestreamService } from './livestream/service.ts'
+import { registerLivestreamSocket } from './livestream/socket.ts'
 import { ActorRegistry } from './platform/actors/registry.ts'
 import { type Database, openDatabase } from './platform/db/index.ts'
 import { gaugeSources } from './platform/metrics.ts'
@@ -36,6 +39,9 @@ export interface Services {
   audiobooks: AudiobookService
   /** Live radio: slot actors, SSE channels, transmission history. */
   radio: RadioService
+  /** Livestreams: one actor per stream key, FFmpeg children, HLS files under DATA_DIR/livestream. */
+  livestream: LivestreamService
+  livestreamLimits: LivestreamLimits
 }
 
 /** Local signed URLs use their own key, derived from JWT_SECRET, so a URL signature can never pass as a token's. */
@@ -75,6 +81,7 @@ export async function createServices(
   const registry = new ActorRegistry()
   const inspector = new InspectionFeed(registry)
   const sse = new SseRegistry()
+  const gateway = new WsGateway(tokens)
   const rateLimits = new RateLimits(redis)
   gaugeSources.actorsByKind = () => inspector.countsByKind()
   gaugeSources.transitionRatesByKind = () => inspector.transitionRates()
@@ -88,6 +95,9 @@ export async function createServices(
     signedUrlTtl: config.signedUrlTtl,
     limits: config.audiobooks,
   })
+  const livestream = new LivestreamService(config, registry, gateway)
+  const livestreamLimits = new LivestreamLimits(rateLimits, config.livestream)
+  registerLivestreamSocket(gateway, livestream, livestreamLimits)
   return {
     config,
     database,
@@ -97,12 +107,14 @@ export async function createServices(
     urlSigner,
     registry,
     inspector,
-    gateway: new WsGateway(tokens),
+    gateway,
     sse,
     rateLimits,
     redis,
     audiobooks,
     radio: new RadioService({ config, registry, sse, db: database.db, blobs, apiKeys, rateLimits }),
+    livestream,
+    livestreamLimits,
   }
 }
 

@@ -36,6 +36,7 @@ export interface Config {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
   ffmpegPath: string
   audiobooks: AudiobookLimits
+  livestream: LivestreamConfig
 }
 
 /** Explicit bounds on audiobook uploads and processing (AUDIOBOOK_* variables). */
@@ -51,6 +52,42 @@ export interface AudiobookLimits {
 }
 
 const MIB = 1024 * 1024
+
+/** Livestream tuning (livestream-api.md); every limit is explicit and configurable. */
+export interface LivestreamConfig {
+  /** HLS segment length in seconds (LIVESTREAM_SEGMENT_SECONDS). */
+  segmentSeconds: number
+  /** FFmpeg restarts without a new segment before a stream ends `failed` (LIVESTREAM_MAX_RESTARTS). */
+  maxRestarts: number
+  /** Seconds a stream waits for its broadcaster to reconnect (LIVESTREAM_GRACE_S). */
+  graceSeconds: number
+  /** Seconds an ended stream's playlist and segments stay watchable before removal (LIVESTREAM_RETENTION_S). */
+  retentionSeconds: number
+  /** x264 preset (LIVESTREAM_X264_PRESET). */
+  x264Preset: string
+  /** WebSocket connections per minute per IP that use livestream events (LIVESTREAM_CONNECTIONS_PER_MIN). */
+  connectionsPerMinute: number
+  /** stream-data bytes per minute per stream (LIVESTREAM_DATA_BYTES_PER_MIN); the default fits 720p. */
+  dataBytesPerMinute: number
+  /** Livestream events per minute per connection (LIVESTREAM_EVENTS_PER_MIN). */
+  eventsPerMinute: number
+  /** HTTP requests per minute per IP: general (start/stop), stream (playlist/segments), status endpoints. */
+  httpGeneralPerMinute: number
+  httpStreamPerMinute: number
+  httpStatusPerMinute: number
+}
+
+const X264_PRESETS = [
+  'ultrafast',
+  'superfast',
+  'veryfast',
+  'faster',
+  'fast',
+  'medium',
+  'slow',
+  'slower',
+  'veryslow',
+] as const
 
 type Env = Record<string, string | undefined>
 
@@ -174,6 +211,7 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: logLevel as Config['logLevel'],
     ffmpegPath: str(env, 'FFMPEG_PATH') ?? 'ffmpeg',
     audiobooks: audiobookLimits(env),
+    livestream: livestreamConfig(env),
   }
 }
 
@@ -191,5 +229,28 @@ function audiobookLimits(env: Env): AudiobookLimits {
     maxTotalBytes: maxTotalMb * MIB,
     maxChapters: int(env, 'AUDIOBOOK_MAX_CHAPTERS', 200, 1, 1000),
     concurrency: int(env, 'AUDIOBOOK_CONCURRENCY', 2, 1, 64),
+  }
+}
+
+function livestreamConfig(env: Env): LivestreamConfig {
+  const x264Preset = str(env, 'LIVESTREAM_X264_PRESET') ?? 'veryfast'
+  if (!(X264_PRESETS as readonly string[]).includes(x264Preset)) {
+    throw new ConfigError(
+      `LIVESTREAM_X264_PRESET=${x264Preset} is not valid: use one of ${X264_PRESETS.join(', ')}`,
+    )
+  }
+  return {
+    segmentSeconds: int(env, 'LIVESTREAM_SEGMENT_SECONDS', 2, 1, 30),
+    maxRestarts: int(env, 'LIVESTREAM_MAX_RESTARTS', 3, 0, 100),
+    graceSeconds: int(env, 'LIVESTREAM_GRACE_S', 15, 0, 3600),
+    retentionSeconds: int(env, 'LIVESTREAM_RETENTION_S', 3600, 0, 30 * 24 * 3600),
+    x264Preset,
+    connectionsPerMinute: int(env, 'LIVESTREAM_CONNECTIONS_PER_MIN', 10, 1, 1_000_000),
+    // 64 MiB/min is about 9 Mbit/s: a 720p MediaRecorder stream (about 2.5 Mbit/s) with ample headroom.
+    dataBytesPerMinute: int(env, 'LIVESTREAM_DATA_BYTES_PER_MIN', 64 * 1024 * 1024, 1024, 2 ** 40),
+    eventsPerMinute: int(env, 'LIVESTREAM_EVENTS_PER_MIN', 100, 1, 1_000_000),
+    httpGeneralPerMinute: int(env, 'LIVESTREAM_HTTP_GENERAL_PER_MIN', 100, 1, 1_000_000),
+    httpStreamPerMinute: int(env, 'LIVESTREAM_HTTP_STREAM_PER_MIN', 1000, 1, 1_000_000),
+    httpStatusPerMinute: int(env, 'LIVESTREAM_HTTP_STATUS_PER_MIN', 60, 1, 1_000_000),
   }
 }

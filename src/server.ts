@@ -9,6 +9,8 @@ import { errorHandler } from './http/error-handler.ts'
 import { requestLog } from './http/request-log.ts'
 import { apiKeyRoutes } from './identity/routes.ts'
 import { inspectorRoutes } from './inspector/routes.ts'
+import { livestreamPages } from './livestream/pages.ts'
+import { livestreamRoutes } from './livestream/routes.ts'
 import { ffmpegVersion } from './platform/ffmpeg.ts'
 import { nativeVersion } from './platform/native.ts'
 import { LocalBlobStore } from './platform/storage/local-blob-store.ts'
@@ -67,6 +69,15 @@ export function createApp(services: Services) {
     .use(audiobookRoutes(services.tokens, services.audiobooks))
     .use(radioRoutes(services.radio, services.blobs, config.publicUrl))
     .use(webRoutes)
+    .use(
+      livestreamRoutes({
+        service: services.livestream,
+        limits: services.livestreamLimits,
+        tokens: services.tokens,
+        publicUrl: config.publicUrl,
+      }),
+    )
+    .use(livestreamPages)
     .use(services.gateway.plugin())
   if (services.blobs instanceof LocalBlobStore) app.use(blobRoutes(services.blobs, services.urlSigner))
   return app

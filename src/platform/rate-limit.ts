@@ -14,8 +14,11 @@ export interface RateLimitRule {
 
 export interface RateLimiter {
   readonly rule: RateLimitRule
-  /** Counts one request for `key` (an IP, an API key name); throws RateLimitedError (429 + Retry-After) past the rule. */
-  consume(key: string): Promise<void>
+  /**
+   * Counts `points` (default one request) for `key` (an IP, an API key name, a stream); throws RateLimitedError
+   * (429 + Retry-After) past the rule. Byte budgets pass the byte count as `points`.
+   */
+  consume(key: string, points?: number): Promise<void>
 }
 
 /**
@@ -37,9 +40,9 @@ export class RateLimits {
       : memory
     return {
       rule,
-      async consume(key: string) {
+      async consume(key: string, points = 1) {
         try {
-          await limiter.consume(key)
+          await limiter.consume(key, points)
         } catch (rejection) {
           if (rejection instanceof RateLimiterRes) {
             metrics.rateLimited.inc({ limiter: rule.name })

@@ -30,6 +30,10 @@ export interface WsConnection {
   readonly id: string
   /** The token's identity, or null for an anonymous socket. */
   readonly identity: Identity | null
+  /** The client's IP address, for per-IP limits. */
+  readonly remoteAddress: string
+  /** The query string the socket connected with (e.g. `?streamKey=`). */
+  readonly query: Readonly<Record<string, string | undefined>>
   /** Sends `{event, data}`; false when the client is too slow and the frame was dropped. */
   send(event: string, data: unknown): boolean
   sendError(code: string, message: string): void
@@ -73,12 +77,16 @@ class Connection implements WsConnection {
   private tokens: number
   private lastRefill = performance.now()
 
+  readonly remoteAddress: string
+
   constructor(
     readonly id: string,
     private readonly socket: ServerWebSocket<unknown>,
     private readonly limits: WsLimits,
+    readonly query: Readonly<Record<string, string | undefined>> = {},
   ) {
     this.tokens = limits.messagesPerSecond * 2
+    this.remoteAddress = socket.remoteAddress
   }
 
   send(event: string, data: unknown): boolean {
@@ -155,6 +163,11 @@ export class WsGateway {
     this.closeHandlers.push(handle)
   }
 
+  /** The open connection with this id, e.g. to deliver an event to a socket an actor remembers. */
+  connection(id: string): WsConnection | undefined {
+    return this.connections.get(id)
+  }
+
   get connectionCount(): number {
     return this.connections.size
   }
@@ -165,7 +178,7 @@ export class WsGateway {
   }
 
   private async open(socket: ServerWebSocket<unknown>, data: SocketData): Promise<void> {
-    const connection = new Connection(data.id, socket, this.limits)
+    const connection = new Connection(data.id, socket, this.limits, data.query)
     this.connections.set(connection.id, connection)
     metrics.wsConnections.inc()
     const token = data.query.token

@@ -1,0 +1,470 @@
+import { type ActorRefFrom, assign, enqueueActions, fromCallback, setup } from 'xstate'
+import type { HlsSegment } from '../src/livestream/playlist.ts'
+
+/**
+ * Media bytes inside events and context. `toJSON` keeps them out of inspector snapshots and logs:
+ * audio and video never appear there, only their size.
+ */
+export class MediaBytes {
+  constructor(readonly bytes: Uint8Array) {}
+  toJSON(): { byteLength: number } {
+    return { byteLength: this.bytes.byteLength }
+  }
+}
+
+export interface LivestreamSettings {
+  segmentSeconds: number
+  /** FFmpeg restarts in a row without a new segment before the stream ends `failed`. */
+  maxRestarts: number
+  /** How long a stream without a broadcaster socket waits for one before it ends. */
+  graceMs: number
+  /** How long `ending` waits for FFmpeg to write its last segment and exit before it is killed. */
+  endTimeoutMs: number
+  /** An HLS player that stops asking for the playlist this long is no longer counted. */
+  hlsSessionTtlMs: number
+  /** Viewers counted per stream; beyond it, new HLS sessions are not tracked (memory stays bounded). */
+  maxViewers: number
+}
+
+export interface LivestreamInput {
+  streamKey: string
+  ownerId: string
+  /** The broadcasting socket, or null for a stream created over HTTP that waits for one. */
+  broadcaster: string | null
+  startedAt: string
+  settings: LivestreamSettings
+}
+
+/** A viewer is keyed by its session id; it may watch through a socket, an HLS player, or both (counted once). */
+interface Viewer {
+  socket: string | null
+  hls: boolean
+}
+
+export interface LivestreamContext extends Omit<LivestreamInput, 'broadcaster'> {
+  broadcaster: string | null
+  /** The WebM initialization segment (EBML header + Tracks), re-fed to every restarted FFmpeg. */
+  init: MediaBytes | null
+  /** FFmpeg generation; 0 until the first media arrives. Child `ffmpeg-<run>` is the current one. */
+  run: number
+  /** Restarts since the last new segment. */
+  failures: number
+  restarts: number
+  nextSegment: number
+  segments: HlsSegment[]
+  discontinuityNext: boolean
+  /** A stall timer runs from the first chunk after a segment; a new segment cancels it. */
+  stallArmed: boolean
+  bytesIn: number
+  viewers: Record<string, Viewer>
+  endReason: string | null
+  /** A socket that asked to end the stream without being in its audience still hears `stream-ended`. */
+  endRequester: string | null
+}
+
+/** What the transcoder child sends back to the stream. */
+export type TranscoderEvent =
+  | { type: 'ffmpeg.segment'; run: number; number: number; duration: number }
+  | { type: 'ffmpeg.exited'; run: number; code: number | null; detail: string }
+  /** FFmpeg fell so far behind that its input queue passed its limit. */
+  | { type: 'ffmpeg.overloaded'; run: number }
+
+/** What the stream sends to its transcoder child. */
+export type TranscoderCommand = { type: 'write'; chunk: MediaBytes } | { type: 'finish' }
+
+export interface TranscoderInput {
+  streamKey: string
+  run: number
+  /** Written before any chunk: the kept init segment after a restart, null when the next chunk starts with it. */
+  preamble: MediaBytes | null
+  startNumber: number
+}
+
+export type LivestreamEvent =
+  /** `init` is set when this chunk begins a WebM stream (it carries the EBML header and Tracks). */
+  | { type: 'media.chunk'; chunk: MediaBytes; init: MediaBytes | null }
+  | { type: 'broadcaster.attach'; socket: string }
+  | { type: 'broadcaster.detach'; socket: string }
+  | { type: 'grace.expired' }
+  | { type: 'viewer.join'; viewer: string; socket: string }
+  | { type: 'viewer.leave'; socket: string }
+  | { type: 'viewer.hls'; session: string }
+  | { type: 'viewer.hls.expired'; session: string }
+  | { type: 'stream.end'; reason: string; requester?: string }
+  | { type: 'ffmpeg.stalled'; run: number }
+  | { type: 'media.idle' }
+  | TranscoderEvent
+
+/** Side effects the stream asks its owner to carry out: WebSocket frames and the playlist file. */
+export type LivestreamEmitted =
+  | { type: 'notify'; to: string[]; event: string; data: Record<string, unknown> }
+  | { type: 'playlist'; segments: HlsSegment[]; ended: boolean }
+
+export function viewerCount(context: Pick<LivestreamContext, 'viewers'>): number {
+  return Object.keys(context.viewers).length
+}
+
+/** The broadcaster and every socket watching: who hears about viewers, segments and the end. */
+function audience(context: LivestreamContext): string[] {
+  const sockets = new Set<string>()
+  if (context.broadcaster) sockets.add(context.broadcaster)
+  for (const viewer of Object.values(context.viewers)) if (viewer.socket) sockets.add(viewer.socket)
+  return [...sockets]
+}
+
+const transcoderId = (run: number) => `ffmpeg-${run}`
+
+/**
+ * One livestream: `starting` (waiting for the WebM header) → `live` (FFmpeg transcoding to HLS) →
+ * `ending` (FFmpeg finishing its last segment) → `ended`, or `failed` after too many FFmpeg restarts.
+ * FFmpeg is a child actor (`transcoder`, provided by the server); when it exits or stalls the stream
+ * restarts it with the kept init segment and marks a discontinuity. Viewers, the broadcaster's grace
+ * period and HLS session expiry are all timers here, so tests drive them with a simulated clock.
+ */
+export const livestreamMachine = setup({
+  types: {
+    context: {} as LivestreamContext,
+    events: {} as LivestreamEvent,
+    input: {} as LivestreamInput,
+    emitted: {} as LivestreamEmitted,
+  },
+  actors: {
+    transcoder: fromCallback<TranscoderCommand, TranscoderInput, TranscoderEvent>(() => {
+      throw new Error('the livestream transcoder must be provided')
+    }),
+  },
+  guards: {
+    fromOldRun: ({ context, event }) => 'run' in event && event.run !== context.run,
+    startsWebm: ({ event }) => event.type === 'media.chunk' && event.init !== null,
+    canRestart: ({ context }) => context.failures < context.settings.maxRestarts,
+    noBroadcaster: ({ context }) => context.broadcaster === null,
+  },
+  delays: {
+    endTimeout: ({ context }) => context.settings.endTimeoutMs,
+  },
+  actions: {
+    /** Starts FFmpeg for a chunk that begins a WebM stream: the chunk itself carries the header. */
+    startTranscoder: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'media.chunk' || !event.init) return
+      const run = context.run + 1
+      if (context.run > 0) enqueue.stopChild(transcoderId(context.run))
+      enqueue.cancel('stall')
+      enqueue.assign({
+        init: event.init,
+        run,
+        stallArmed: false,
+        discontinuityNext: context.segments.length > 0,
+      })
+      enqueue.spawnChild('transcoder', {
+        id: transcoderId(run),
+        input: { streamKey: context.streamKey, run, preamble: null, startNumber: context.nextSegment },
+      })
+    }),
+    /** Replaces a dead or stuck FFmpeg with a new one that first reads the kept init segment again. */
+    restartTranscoder: enqueueActions(({ context, event, enqueue }) => {
+      const run = context.run + 1
+      const why =
+        event.type === 'ffmpeg.exited'
+          ? `FFmpeg exited (code ${event.code ?? 'signal'})${event.detail ? `: ${lastLine(event.detail)}` : ''}`
+          : event.type === 'ffmpeg.overloaded'
+            ? 'FFmpeg fell behind the incoming data'
+            : 'FFmpeg stalled: data is arriving but no segment was produced'
+      enqueue.stopChild(transcoderId(context.run))
+      enqueue.cancel('stall')
+      enqueue.assign({
+        run,
+        failures: context.failures + 1,
+        restarts: context.restarts + 1,
+        stallArmed: false,
+        discontinuityNext: context.segments.length > 0,
+      })
+      enqueue.spawnChild('transcoder', {
+        id: transcoderId(run),
+        input: {
+          streamKey: context.streamKey,
+          run,
+          preamble: context.init,
+          startNumber: context.nextSegment,
+        },
+      })
+      if (context.broadcaster) {
+        enqueue.emit({
+          type: 'notify',
+          to: [context.broadcaster],
+          event: 'stream-error',
+          data: {
+            error: `${why}; restarted (${context.failures + 1} of ${context.settings.maxRestarts})`,
+            code: 'FFMPEG_ERROR',
+            streamKey: context.streamKey,
+          },
+        })
+      }
+    }),
+    /**
+     * Hands a chunk to the current FFmpeg. A stall is data flowing with no new segment for 3 segment
+     * durations: the stall timer starts at the first chunk after a segment, and a pause in the data of
+     * 2 segment durations (`media.idle`) disarms it, since FFmpeg cannot finish a segment it has no data for.
+     */
+    forwardChunk: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'media.chunk') return
+      // Runs after `startTranscoder` in the same transition, so `context.run` is already the new child.
+      enqueue.sendTo(transcoderId(context.run), { type: 'write', chunk: event.chunk })
+      enqueue.assign({ bytesIn: context.bytesIn + event.chunk.bytes.byteLength, stallArmed: true })
+      const segmentMs = context.settings.segmentSeconds * 1000
+      if (!context.stallArmed) {
+        enqueue.raise({ type: 'ffmpeg.stalled', run: context.run }, { id: 'stall', delay: 3 * segmentMs })
+      }
+      enqueue.cancel('idle')
+      enqueue.raise({ type: 'media.idle' }, { id: 'idle', delay: 2 * segmentMs })
+    }),
+    disarmStall: enqueueActions(({ enqueue }) => {
+      enqueue.cancel('stall')
+      enqueue.assign({ stallArmed: false })
+    }),
+    rejectMedia: enqueueActions(({ context, enqueue }) => {
+      if (!context.broadcaster) return
+      enqueue.emit({
+        type: 'notify',
+        to: [context.broadcaster],
+        event: 'stream-error',
+        data: {
+          error:
+            'The stream has not started yet: the first chunk must begin with the WebM header (EBML + Tracks)',
+          code: 'MEDIA_ERROR',
+          streamKey: context.streamKey,
+        },
+      })
+    }),
+    recordSegment: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'ffmpeg.segment') return
+      const segments = [
+        ...context.segments,
+        { number: event.number, duration: event.duration, discontinuity: context.discontinuityNext },
+      ]
+      enqueue.cancel('stall')
+      enqueue.assign({
+        segments,
+        nextSegment: event.number + 1,
+        discontinuityNext: false,
+        failures: 0,
+        stallArmed: false,
+      })
+      enqueue.emit({ type: 'playlist', segments, ended: false })
+      enqueue.emit({
+        type: 'notify',
+        to: audience(context),
+        event: 'stream-segments-updated',
+        data: { streamKey: context.streamKey, segmentCount: segments.length },
+      })
+    }),
+    finishTranscoder: enqueueActions(({ context, enqueue }) => {
+      enqueue.cancel('stall')
+      if (context.run > 0) enqueue.sendTo(transcoderId(context.run), { type: 'finish' })
+    }),
+    setEndReason: assign(({ context, event }) => ({
+      endReason:
+        event.type === 'stream.end'
+          ? event.reason
+          : event.type === 'grace.expired'
+            ? 'broadcaster disconnected'
+            : (context.endReason ?? 'ended'),
+      endRequester: event.type === 'stream.end' ? (event.requester ?? null) : context.endRequester,
+    })),
+    setFailureReason: assign(({ context }) => ({
+      endReason: `FFmpeg failed ${context.failures + 1} times in a row`,
+    })),
+    announceEnd: enqueueActions(({ context, enqueue }) => {
+      if (context.segments.length > 0)
+        enqueue.emit({ type: 'playlist', segments: context.segments, ended: true })
+      const to = audience(context)
+      if (context.endRequester && !to.includes(context.endRequester)) to.push(context.endRequester)
+      enqueue.emit({
+        type: 'notify',
+        to,
+        event: 'stream-ended',
+        data: { streamKey: context.streamKey, reason: context.endReason ?? 'ended' },
+      })
+    }),
+    announceFailure: enqueueActions(({ context, enqueue }) => {
+      if (!context.broadcaster) return
+      enqueue.emit({
+        type: 'notify',
+        to: [context.broadcaster],
+        event: 'stream-error',
+        data: {
+          error: `Stream failed: ${context.endReason}`,
+          code: 'FFMPEG_ERROR',
+          streamKey: context.streamKey,
+        },
+      })
+    }),
+    attachBroadcaster: enqueueActions(({ event, enqueue }) => {
+      if (event.type !== 'broadcaster.attach') return
+      enqueue.cancel('grace')
+      enqueue.assign({ broadcaster: event.socket })
+    }),
+    detachBroadcaster: enqueueActions(({ context, enqueue }) => {
+      enqueue.assign({ broadcaster: null })
+      enqueue.raise({ type: 'grace.expired' }, { id: 'grace', delay: context.settings.graceMs })
+    }),
+    armGrace: enqueueActions(({ context, enqueue }) => {
+      if (context.broadcaster === null) {
+        enqueue.raise({ type: 'grace.expired' }, { id: 'grace', delay: context.settings.graceMs })
+      }
+    }),
+    joinViewer: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'viewer.join') return
+      const viewers = {
+        ...context.viewers,
+        [event.viewer]: { socket: event.socket, hls: context.viewers[event.viewer]?.hls ?? false },
+      }
+      enqueue.assign({ viewers })
+      const count = viewerCount({ viewers })
+      enqueue.emit({
+        type: 'notify',
+        to: [event.socket],
+        event: 'stream-joined',
+        data: {
+          streamKey: context.streamKey,
+          viewerCount: count,
+          isLive: context.run > 0 && context.endReason === null,
+          sessionId: event.viewer,
+          segmentCount: context.segments.length,
+        },
+      })
+      if (count > viewerCount(context)) announceViewers(enqueue, { ...context, viewers }, 'viewer-joined')
+    }),
+    leaveViewer: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'viewer.leave') return
+      const viewers: Record<string, Viewer> = {}
+      for (const [key, viewer] of Object.entries(context.viewers)) {
+        if (viewer.socket !== event.socket) viewers[key] = viewer
+        else if (viewer.hls) viewers[key] = { socket: null, hls: true }
+      }
+      enqueue.assign({ viewers })
+      if (viewerCount({ viewers }) < viewerCount(context)) {
+        announceViewers(enqueue, { ...context, viewers }, 'viewer-left')
+      }
+    }),
+    seeHlsViewer: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'viewer.hls') return
+      const existing = context.viewers[event.session]
+      if (!existing && viewerCount(context) >= context.settings.maxViewers) return
+      const id = `hls:${event.session}`
+      enqueue.cancel(id)
+      enqueue.raise(
+        { type: 'viewer.hls.expired', session: event.session },
+        { id, delay: context.settings.hlsSessionTtlMs },
+      )
+      if (existing?.hls) return
+      const viewers = { ...context.viewers, [event.session]: { socket: existing?.socket ?? null, hls: true } }
+      enqueue.assign({ viewers })
+      if (!existing) announceViewers(enqueue, { ...context, viewers }, 'viewer-joined')
+    }),
+    expireHlsViewer: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'viewer.hls.expired') return
+      const existing = context.viewers[event.session]
+      if (!existing) return
+      const viewers = { ...context.viewers }
+      if (existing.socket) viewers[event.session] = { socket: existing.socket, hls: false }
+      else delete viewers[event.session]
+      enqueue.assign({ viewers })
+      if (!existing.socket) announceViewers(enqueue, { ...context, viewers }, 'viewer-left')
+    }),
+  },
+}).createMachine({
+  id: 'livestream',
+  context: ({ input }) => ({
+    ...input,
+    init: null,
+    run: 0,
+    failures: 0,
+    restarts: 0,
+    nextSegment: 0,
+    segments: [],
+    discontinuityNext: false,
+    stallArmed: false,
+    bytesIn: 0,
+    viewers: {},
+    endReason: null,
+    endRequester: null,
+  }),
+  entry: 'armGrace',
+  initial: 'starting',
+  on: {
+    'broadcaster.attach': { actions: 'attachBroadcaster' },
+    'broadcaster.detach': {
+      guard: ({ context, event }) => context.broadcaster === event.socket,
+      actions: 'detachBroadcaster',
+    },
+    'viewer.join': { actions: 'joinViewer' },
+    'viewer.leave': { actions: 'leaveViewer' },
+    'viewer.hls': { actions: 'seeHlsViewer' },
+    'viewer.hls.expired': { actions: 'expireHlsViewer' },
+    'ffmpeg.segment': [{ guard: 'fromOldRun' }, { actions: 'recordSegment' }],
+  },
+  states: {
+    starting: {
+      on: {
+        'media.chunk': [
+          { guard: 'startsWebm', target: 'live', actions: ['startTranscoder', 'forwardChunk'] },
+          { actions: 'rejectMedia' },
+        ],
+        'grace.expired': { guard: 'noBroadcaster', target: 'ended', actions: 'setEndReason' },
+        'stream.end': { target: 'ended', actions: 'setEndReason' },
+      },
+    },
+    live: {
+      on: {
+        'media.chunk': [
+          { guard: 'startsWebm', actions: ['startTranscoder', 'forwardChunk'] },
+          { actions: 'forwardChunk' },
+        ],
+        'ffmpeg.exited': [
+          { guard: 'fromOldRun' },
+          { guard: 'canRestart', actions: 'restartTranscoder' },
+          { target: 'failed', actions: 'setFailureReason' },
+        ],
+        'ffmpeg.stalled': [
+          { guard: 'fromOldRun' },
+          { guard: 'canRestart', actions: 'restartTranscoder' },
+          { target: 'failed', actions: 'setFailureReason' },
+        ],
+        'ffmpeg.overloaded': [
+          { guard: 'fromOldRun' },
+          { guard: 'canRestart', actions: 'restartTranscoder' },
+          { target: 'failed', actions: 'setFailureReason' },
+        ],
+        'media.idle': { actions: 'disarmStall' },
+        'grace.expired': { guard: 'noBroadcaster', target: 'ending', actions: 'setEndReason' },
+        'stream.end': { target: 'ending', actions: 'setEndReason' },
+      },
+    },
+    ending: {
+      entry: 'finishTranscoder',
+      after: { endTimeout: 'ended' },
+      on: { 'ffmpeg.exited': [{ guard: 'fromOldRun' }, { target: 'ended' }] },
+    },
+    ended: { type: 'final', entry: 'announceEnd' },
+    failed: { type: 'final', entry: ['announceFailure', 'announceEnd'] },
+  },
+})
+
+function announceViewers(
+  enqueue: { emit: (event: LivestreamEmitted) => void },
+  context: LivestreamContext,
+  event: 'viewer-joined' | 'viewer-left',
+): void {
+  enqueue.emit({
+    type: 'notify',
+    to: audience(context),
+    event,
+    data: { streamKey: context.streamKey, viewerCount: viewerCount(context) },
+  })
+}
+
+function lastLine(text: string): string {
+  return text.trim().split('\n').at(-1) ?? ''
+}
+
+export type LivestreamActor = ActorRefFrom<typeof livestreamMachine>

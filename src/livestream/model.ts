@@ -1,0 +1,41 @@
+import { t } from 'elysia'
+import { STREAM_KEY_PATTERN } from './service.ts'
+
+const StreamKey = t.String({ pattern: STREAM_KEY_PATTERN })
+/** Display labels only: identity always comes from the token. */
+const UserId = t.String({ minLength: 1, maxLength: 128 })
+const SessionId = t.String({ pattern: STREAM_KEY_PATTERN })
+/** Base64 of at most the gateway's 4 MiB frame. */
+const Base64Chunk = t.String({ minLength: 1, maxLength: 6 * 1024 * 1024, pattern: '^[A-Za-z0-9+/]*={0,2}$' })
+
+/** WebSocket payloads (livestream-api.md); `streamKey` may instead come from `/ws?streamKey=`. */
+export const SocketPayloads = {
+  'start-stream': t.Object({ userId: t.Optional(UserId), streamKey: t.Optional(StreamKey) }),
+  'stream-data': t.Object({ streamKey: t.Optional(StreamKey), chunk: Base64Chunk }),
+  'join-stream': t.Object({
+    streamKey: t.Optional(StreamKey),
+    userId: t.Optional(UserId),
+    sessionId: t.Optional(SessionId),
+  }),
+  'end-stream': t.Object({ streamKey: t.Optional(StreamKey), userId: t.Optional(UserId) }),
+  'leave-stream': t.Object({ streamKey: t.Optional(StreamKey) }),
+}
+
+export const StreamParams = t.Object({ streamId: StreamKey })
+export const FileParams = t.Object({ streamId: StreamKey, file: t.String({ maxLength: 64 }) })
+
+export const StartBody = t.Object({
+  userId: t.Optional(UserId),
+  action: t.Literal('start'),
+  timestamp: t.Number(),
+  title: t.Optional(t.String({ maxLength: 200 })),
+  description: t.Optional(t.String({ maxLength: 2000 })),
+})
+
+export const StopBody = t.Object({
+  userId: t.Optional(UserId),
+  action: t.Literal('stop'),
+  timestamp: t.Number(),
+})
+
+export const PlaylistQuery = t.Object({ session: t.Optional(t.String({ maxLength: 64 })) })

@@ -1,0 +1,185 @@
+import { type Static, type TSchema, t } from 'elysia'
+import { TypeCompiler } from 'elysia/type-system'
+import type { LivestreamActor } from '../../actors/livestream.machine.ts'
+import { log } from '../platform/log.ts'
+import type { WsConnection, WsGateway } from '../ws/gateway.ts'
+import { ConnectionRefusedError, type LivestreamLimits } from './limits.ts'
+import { SocketPayloads } from './model.ts'
+import { LivestreamError, type LivestreamErrorCode, LivestreamService } from './service.ts'
+
+/** The gateway feature name under which broadcasting sockets' binary frames arrive. */
+export const LIVESTREAM_FEATURE = 'livestream'
+
+/** Which document code a malformed field gets: the stream id, the identity, or the media. */
+const FIELD_CODES: Record<string, LivestreamErrorCode> = {
+  streamKey: 'STREAM_NOT_FOUND',
+  userId: 'UNAUTHORIZED',
+  sessionId: 'STREAM_NOT_FOUND',
+  chunk: 'MEDIA_ERROR',
+}
+
+function sendStreamError(
+  connection: WsConnection,
+  err: LivestreamError,
+  streamKey: string | undefined,
+): void {
+  const retryAfter = err.headers['Retry-After']
+  connection.send('stream-error', {
+    error: err.message,
+    code: err.code,
+    streamKey: streamKey ?? null,
+    ...(retryAfter ? { retryAfter: Number(retryAfter) } : {}),
+  })
+}
+
+/**
+ * Registers the livestream events on the shared `/ws` gateway. Every event is registered with
+ * `auth: 'optional'` and validated here, so each failure reaches the client as the document's
+ * `stream-error {error, code, streamKey}` rather than the gateway's generic `error`.
+ */
+export function registerLivestreamSocket(
+  gateway: WsGateway,
+  service: LivestreamService,
+  limits: LivestreamLimits,
+): void {
+  const on = <K extends keyof typeof SocketPayloads>(
+    event: K,
+    handle: (
+      connection: WsConnection,
+      data: Static<(typeof SocketPayloads)[K]>,
+      streamKey: string,
+    ) => void | Promise<void>,
+  ) => {
+    const schema: TSchema = SocketPayloads[event]
+    const check = TypeCompiler.Compile(schema)
+    gateway.on(event, t.Unknown(), { auth: 'optional' }, async (connection, raw) => {
+      const payload = (raw ?? {}) as Record<string, unknown>
+      const given = typeof payload.streamKey === 'string' ? payload.streamKey : connection.query.streamKey
+      try {
+        await limits.event(connection.id, connection.remoteAddress)
+        if (!check.Check(payload)) {
+          const first = check.Errors(payload).First()
+          const field = first?.path.split('/')[1] ?? ''
+          throw new LivestreamError(
+            FIELD_CODES[field] ?? 'MEDIA_ERROR',
+            `Invalid "${event}" data${field ? ` at ${field}` : ''}: ${first?.message ?? 'expected an object'}`,
+          )
+        }
+        if (given === undefined || !LivestreamService.isValidKey(given)) {
+          throw new LivestreamError(
+            'STREAM_NOT_FOUND',
+            'streamKey is required (in the data or as /ws?streamKey=): 1–64 letters, digits, - or _',
+          )
+        }
+        await handle(connection, payload as Static<(typeof SocketPayloads)[K]>, given)
+      } catch (err) {
+        failed(connection, err, given)
+      }
+    })
+  }
+
+  const failed = (connection: WsConnection, err: unknown, streamKey: string | undefined) => {
+    if (err instanceof LivestreamError) {
+      sendStreamError(connection, err, streamKey)
+      // The connection limit counts connections opened: a refused one is closed.
+      if (err instanceof ConnectionRefusedError) connection.close(1008, 'livestream connection rate limit')
+      return
+    }
+    log.error({ err, connection: connection.id }, 'livestream socket handler failed')
+    sendStreamError(connection, new LivestreamError('CONNECTION_FAILED', 'Internal error'), streamKey)
+  }
+
+  /** The identity a broadcasting event acts as; a body `userId` must match the token's. */
+  const broadcaster = (connection: WsConnection, userId: string | undefined, action: string): string => {
+    if (!connection.identity) {
+      throw new LivestreamError('UNAUTHORIZED', `${action} needs a valid token: connect with /ws?token=<jwt>`)
+    }
+    if (userId !== undefined && userId !== connection.identity.userId) {
+      throw new LivestreamError('UNAUTHORIZED', 'userId does not match the token')
+    }
+    return connection.identity.userId
+  }
+
+  const existing = (streamKey: string): LivestreamActor => {
+    const actor = service.get(streamKey)
+    if (!actor) throw new LivestreamError('STREAM_NOT_FOUND', `Stream ${streamKey} not found`)
+    return actor
+  }
+
+  /** Checks that `connection` may send media to `actor`, attaching it as broadcaster if the stream has none. */
+  const media = async (connection: WsConnection, actor: LivestreamActor, bytes: Uint8Array) => {
+    const userId = broadcaster(connection, undefined, 'Sending stream data')
+    const { context } = actor.getSnapshot()
+    if (context.ownerId !== userId) {
+      throw new LivestreamError('UNAUTHORIZED', 'Only the stream owner may send stream data')
+    }
+    if (context.broadcaster !== connection.id) {
+      if (context.broadcaster !== null) {
+        throw new LivestreamError('UNAUTHORIZED', 'Another connection is broadcasting this stream')
+      }
+      actor.send({ type: 'broadcaster.attach', socket: connection.id })
+      connection.claim(LIVESTREAM_FEATURE)
+    }
+    await limits.media(context.streamKey, bytes.byteLength)
+    service.pushMedia(actor, bytes)
+  }
+
+  on('start-stream', (connection, data, streamKey) => {
+    const userId = broadcaster(connection, data.userId, 'Broadcasting')
+    const current = service.broadcastBy(connection.id)
+    if (current && current.getSnapshot().context.streamKey !== streamKey) {
+      throw new LivestreamError(
+        'STREAM_ALREADY_EXISTS',
+        `This connection already broadcasts ${current.getSnapshot().context.streamKey}`,
+      )
+    }
+    const outcome = service.start(streamKey, userId, connection.id)
+    connection.claim(LIVESTREAM_FEATURE)
+    connection.send('stream-started', {
+      streamKey,
+      status: outcome === 'created' ? 'broadcasting' : 'active',
+      message: outcome === 'created' ? 'Stream started: send WebM chunks' : 'Broadcaster reconnected',
+      playlistUrl: `/livestream/${streamKey}/stream.m3u8`,
+    })
+  })
+
+  on('stream-data', (connection, data, streamKey) =>
+    media(connection, existing(streamKey), Buffer.from(data.chunk, 'base64')),
+  )
+
+  gateway.onBinary(LIVESTREAM_FEATURE, async (connection, bytes) => {
+    const actor = service.broadcastBy(connection.id)
+    const streamKey = actor?.getSnapshot().context.streamKey
+    try {
+      await limits.event(connection.id, connection.remoteAddress)
+      if (!actor)
+        throw new LivestreamError('STREAM_NOT_FOUND', 'This connection is not broadcasting a stream')
+      await media(connection, actor, bytes)
+    } catch (err) {
+      failed(connection, err, streamKey)
+    }
+  })
+
+  on('end-stream', (connection, data, streamKey) => {
+    const userId = broadcaster(connection, data.userId, 'Ending a stream')
+    existing(streamKey)
+    service.stop(streamKey, userId, 'ended by the broadcaster', connection.id)
+  })
+
+  on('join-stream', (connection, data, streamKey) => {
+    existing(streamKey).send({
+      type: 'viewer.join',
+      viewer: data.sessionId ?? connection.id,
+      socket: connection.id,
+    })
+  })
+
+  on('leave-stream', (connection, _data, streamKey) => {
+    existing(streamKey).send({ type: 'viewer.leave', socket: connection.id })
+  })
+
+  gateway.onClose((connection) => {
+    limits.forget(connection.id)
+    service.socketClosed(connection.id)
+  })
+}
