@@ -167,6 +167,7 @@ export interface RingEntry {
   sequence: number
   /** Whatever clock the pusher used, typically epoch milliseconds. */
   timestamp: number
+  /** A copy made at read time, shared by the entries of one read; the ring may reuse its own space. */
   data: Uint8Array
 }
 
@@ -246,10 +247,31 @@ interface RawOggMuxer {
 declare const pushHandleBrand: unique symbol
 type PushHandle = { readonly [pushHandleBrand]: true }
 
+/** Per entry in `entries`: sequence, timestamp, start, end (entry bytes are `data[start, end)`). */
+interface RawRingEntries {
+  count: number
+  entries: Float64Array
+  data: Uint8Array
+}
+
+const ENTRY_FIELDS = 4
+
+function unpackEntries({ count, entries, data }: RawRingEntries): RingEntry[] {
+  const unpacked: RingEntry[] = new Array(count)
+  for (let i = 0, at = 0; i < count; i++, at += ENTRY_FIELDS) {
+    unpacked[i] = {
+      sequence: entries[at] ?? 0,
+      timestamp: entries[at + 1] ?? 0,
+      data: data.subarray(entries[at + 2], entries[at + 3]),
+    }
+  }
+  return unpacked
+}
+
 interface RawChunkRing {
   pushHandle(): PushHandle
-  readAfter(sequence: number, limit?: number): RingEntry[]
-  latest(count: number): RingEntry[]
+  readAfter(sequence: number, limit?: number): RawRingEntries
+  latest(count: number): RawRingEntries
   readonly length: number
   readonly totalBytes: number
   readonly capacity: number
@@ -447,12 +469,12 @@ export class ChunkRing {
    * (say, from before a restart) gets nothing, so compare against both to detect either gap.
    */
   readAfter(sequence: number, limit?: number): RingEntry[] {
-    return call(() => this.#raw.readAfter(sequence, limit))
+    return unpackEntries(call(() => this.#raw.readAfter(sequence, limit)))
   }
 
   /** The newest `count` entries, oldest first. */
   latest(count: number): RingEntry[] {
-    return call(() => this.#raw.latest(count))
+    return unpackEntries(call(() => this.#raw.latest(count)))
   }
 
   get length(): number {

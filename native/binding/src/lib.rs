@@ -31,11 +31,6 @@ fn js_error(code: ErrorCode, message: impl Into<String>) -> napi::Error<ErrorCod
     napi::Error::new(code, message.into())
 }
 
-/// Maps a failure in napi's own conversions (e.g. allocating a typed array) onto our codes.
-fn from_napi(error: napi::Error) -> napi::Error<ErrorCode> {
-    js_error(ErrorCode::Internal, error.reason.clone())
-}
-
 /// JS numbers are exact up to 2^53; sequences and sizes beyond that would silently round.
 fn safe_integer(value: f64, what: &str) -> opus_core::Result<u64> {
     const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;

@@ -8,12 +8,12 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::null_mut;
 use std::rc::Rc;
 
-use napi::bindgen_prelude::{Env, JsValue, Object, Uint8ArraySlice, Unknown};
+use napi::bindgen_prelude::{Env, Float64Array, JsValue, Object, Uint8Array, Unknown};
 use napi::sys;
 use napi_derive::napi;
 use opus_core::{Error, ErrorCode, ring};
 
-use crate::{from_napi, guard, invalid_argument, safe_integer};
+use crate::{guard, invalid_argument, safe_integer};
 
 /// Shared by the class and its push handle, so either may be collected first. Only the JS thread
 /// touches it, and no call re-enters another while borrowing.
@@ -23,32 +23,35 @@ type SharedRing = Rc<RefCell<ring::ChunkRing>>;
 const PUSH_HANDLE_TAG: sys::napi_type_tag =
     sys::napi_type_tag { lower: 0x6169_7277_6176_6572, upper: 0x7269_6e67_7075_7368 };
 
+/// Fields per entry in [`RingEntries::entries`]: sequence, timestamp, start, end.
+const ENTRY_FIELDS: usize = 4;
+
+/// Entries packed into one array of numbers and one copy of their bytes, so reading a hundred entries
+/// costs a few N-API values rather than several per entry. Entry `i`'s bytes are
+/// `data[start, end)`.
 #[napi(object)]
-pub struct RingEntry<'env> {
-    pub sequence: f64,
-    pub timestamp: f64,
-    pub data: Uint8ArraySlice<'env>,
+pub struct RingEntries {
+    pub count: u32,
+    pub entries: Float64Array,
+    pub data: Uint8Array,
+}
+
+fn pack_entries<'r>(entries: impl ExactSizeIterator<Item = ring::Entry<'r>>) -> RingEntries {
+    let count = entries.len();
+    let mut packed = Vec::with_capacity(count * ENTRY_FIELDS);
+    let mut data = Vec::new();
+    for entry in entries {
+        let start = data.len();
+        data.extend_from_slice(entry.data);
+        packed.extend_from_slice(&[entry.sequence as f64, entry.timestamp, start as f64, data.len() as f64]);
+    }
+    RingEntries { count: count as u32, entries: packed.into(), data: data.into() }
 }
 
 /// Bounded ring of live chunks: push evicts the oldest; readAfter serves SSE resume.
 #[napi]
 pub struct ChunkRing {
     inner: SharedRing,
-}
-
-fn ring_entries<'env, 'r>(
-    env: &'env Env,
-    entries: impl Iterator<Item = ring::Entry<'r>>,
-) -> napi::Result<Vec<RingEntry<'env>>, ErrorCode> {
-    entries
-        .map(|entry| {
-            Ok(RingEntry {
-                sequence: entry.sequence as f64,
-                timestamp: entry.timestamp,
-                data: Uint8ArraySlice::copy_from(env, entry.data).map_err(from_napi)?,
-            })
-        })
-        .collect()
 }
 
 #[napi]
@@ -87,26 +90,20 @@ impl ChunkRing {
 
     /// Entries newer than `sequence`, oldest first, at most `limit` of them.
     #[napi]
-    pub fn read_after<'env>(
-        &self,
-        env: &'env Env,
-        sequence: f64,
-        limit: Option<u32>,
-    ) -> napi::Result<Vec<RingEntry<'env>>, ErrorCode> {
-        // A negative sequence means "from the start"; it is not an error.
-        let sequence =
-            if sequence < 0.0 { None } else { Some(guard(|| safe_integer(sequence, "sequence"))?) };
+    pub fn read_after(&self, sequence: f64, limit: Option<u32>) -> napi::Result<RingEntries, ErrorCode> {
         let limit = limit.map_or(usize::MAX, |n| n as usize);
-        match sequence {
-            Some(sequence) => ring_entries(env, self.inner.borrow().read_after(sequence).take(limit)),
-            None => ring_entries(env, self.inner.borrow().latest(usize::MAX).take(limit)),
+        // A negative sequence means "from the start"; it is not an error.
+        if sequence < 0.0 {
+            return Ok(pack_entries(self.inner.borrow().latest(usize::MAX).take(limit)));
         }
+        let sequence = guard(|| safe_integer(sequence, "sequence"))?;
+        Ok(pack_entries(self.inner.borrow().read_after(sequence).take(limit)))
     }
 
     /// The newest `count` entries, oldest first.
     #[napi]
-    pub fn latest<'env>(&self, env: &'env Env, count: u32) -> napi::Result<Vec<RingEntry<'env>>, ErrorCode> {
-        ring_entries(env, self.inner.borrow().latest(count as usize))
+    pub fn latest(&self, count: u32) -> RingEntries {
+        pack_entries(self.inner.borrow().latest(count as usize))
     }
 
     #[napi(getter)]
