@@ -13,8 +13,9 @@ import { ChunkRing, nativeVersion, OggDemuxer } from '../../src/platform/native.
 const RUNS = 9
 const RING_PUSHES = 1_000_000
 const RING_CHUNK_BYTES = 200
-/** A resuming SSE client a few seconds behind: the entries readAfter hands back per call. */
-const RING_READ_BATCH = 100
+/** Resuming SSE clients are this many entries behind the newest, plus 0–999 more (a few seconds). */
+const RING_READ_BEHIND = 100
+const RING_READ_SPREAD = 1000
 
 const cacheDir = join(tmpdir(), 'airwave-native-bench')
 
@@ -166,7 +167,8 @@ function benchRing(): RingRow {
     const reads = 20_000
     let entries = 0
     const readMs = timeMs(() => {
-      for (let i = 0; i < reads; i++) entries += ring.readAfter(newest - RING_READ_BATCH - (i % 1000)).length
+      for (let i = 0; i < reads; i++)
+        entries += ring.readAfter(newest - RING_READ_BEHIND - (i % RING_READ_SPREAD)).length
     })
     readRates.push(entries / (readMs / 1000))
     Bun.gc(true)
@@ -209,7 +211,7 @@ console.table(
 
 const ring = benchRing()
 console.log(
-  `ChunkRing, ${RING_CHUNK_BYTES}-byte chunks pushed from JS; readAfter returning ${RING_READ_BATCH}+ entries`,
+  `ChunkRing, ${RING_CHUNK_BYTES}-byte chunks pushed from JS; readAfter from ${RING_READ_BEHIND}–${RING_READ_BEHIND + RING_READ_SPREAD - 1} entries behind`,
 )
 console.table([
   {
