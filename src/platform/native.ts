@@ -373,6 +373,10 @@ export class OggDemuxer {
     this.#raw = call(() => new Raw(options.maxPacketBytes))
   }
 
+  /**
+   * Packets completed by `chunk`. Their `data` are views of `chunk` where possible (no copy), so do not
+   * overwrite `chunk` (e.g. a reused read buffer) while using them; `slice()` what must outlive it.
+   */
   push(chunk: Uint8Array): DemuxResult {
     const batch = this.pushBatch(chunk)
     // Building the objects here is several times cheaper than creating them through N-API.
