@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { Elysia } from 'elysia'
-import { formatSseEvent, type SseCloseReason, SseRegistry } from '../../src/http/sse.ts'
+import { formatSseEvent, type SseCloseReason, SseRegistry, type SseStream } from '../../src/http/sse.ts'
+import { openStalledClient } from '../support/stalled-client.ts'
 
 const registry = new SseRegistry()
 const closes: SseCloseReason[] = []
-let flood: (() => void) | undefined
+const open = new Set<SseStream>()
 
 let app: Elysia
 let port: number
@@ -21,10 +22,7 @@ beforeAll(() => {
         server,
       )
       stream.send({ id: '1', event: 'connected', data: { hello: 'world' } })
-      flood = () => {
-        const payload = 'x'.repeat(16 * 1024)
-        for (let i = 0; i < 10_000 && stream.send({ event: 'big', data: payload }); i++) {}
-      }
+      open.add(stream)
       return stream.response
     })
     .listen({ port: 0, hostname: '127.0.0.1', reusePort: false }) as never
@@ -69,25 +67,35 @@ describe('SseStream', () => {
     expect(registry.size).toBe(0)
   })
 
-  test('a client that stops reading is cut off once its queue passes the bound', async () => {
+  test('a client that stops reading is cut off at its bound; a reading client is untouched', async () => {
     closes.length = 0
-    // A raw socket that sends the request and never reads: the kernel buffers fill, then our queue.
-    const socket = await Bun.connect({
-      hostname: '127.0.0.1',
-      port,
-      socket: { data() {}, open() {} },
-    })
-    socket.write(`GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`)
-    expect(await waitFor(() => registry.size === 1)).toBe(true)
-    // Stop reading from now on; Bun keeps the data unread in the kernel buffers.
-    socket.pause?.()
-    flood?.()
-    expect(await waitFor(() => closes.includes('too-slow'), 10_000)).toBe(true)
-    expect(registry.size).toBe(0)
-    socket.end()
+    open.clear()
+    const reader = (await fetch(`http://127.0.0.1:${port}/events`)).body?.getReader()
+    let readBytes = 0
+    const reading = (async () => {
+      for (let r = await reader?.read(); r && !r.done; r = await reader?.read())
+        readBytes += r.value.byteLength
+    })()
+    const stalled = openStalledClient(port, '/events')
+    expect(await waitFor(() => registry.size === 2)).toBe(true)
+    // 3.2 MB/s to every stream, paced like live audio, until the stalled one is cut off.
+    const payload = 'x'.repeat(16 * 1024)
+    const pacer = setInterval(() => {
+      for (const stream of open) stream.send({ event: 'big', data: payload })
+    }, 5)
+    const cut = await waitFor(() => closes.includes('too-slow'), 20_000)
+    clearInterval(pacer)
+    expect(cut).toBe(true)
+    expect(closes).toEqual(['too-slow'])
+    expect(registry.size).toBe(1)
+    expect(readBytes).toBeGreaterThan(1024 * 1024)
+    await reader?.cancel()
+    await reading
+    stalled.close()
   })
 
   test('closeAll ends every stream with reason shutdown', async () => {
+    expect(await waitFor(() => registry.size === 0)).toBe(true)
     closes.length = 0
     const res = await fetch(`http://127.0.0.1:${port}/events`)
     expect(await waitFor(() => registry.size === 1)).toBe(true)
