@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, expect, test } from 'bun:test'
 import type { Browser } from 'playwright-core'
 import { assign, setup } from 'xstate'
+import { b64, opusPackets, postChunk } from '../radio/support.ts'
 import { type InProcessApp, startInProcessApp } from '../support/app.ts'
 import { launchBrowser } from '../support/browser.ts'
+import { startServer } from '../support/server.ts'
 
 const demo = setup({
   types: { context: {} as { chunks: number }, events: {} as { type: 'chunk' } | { type: 'end' } },
@@ -60,3 +62,33 @@ test('/inspector lists a live actor; clicking it shows the timeline and highligh
   await page.waitForFunction(() => document.querySelectorAll('#actors tbody tr').length === 1)
   expect(errors).toEqual([])
 })
+
+test('/inspector as admin shows a live transmission from a real ingest, its timeline, and its end', async () => {
+  const server = await startServer({ INGEST_API_KEYS: 'test-ingest-key' })
+  try {
+    const packets = opusPackets(10)
+    const ingest = (sequence: number) =>
+      postChunk(server.url, {
+        slot: 1,
+        radio_id: 2222001,
+        talkgroup_id: 7,
+        sequence,
+        chunk_data: b64(packets[sequence - 1] as Uint8Array),
+      })
+    const page = await browser.newPage()
+    await page.goto(`${server.url}/inspector?token=${await server.token('ops', { role: 'admin' })}`)
+    await page.locator('#feed-state').filter({ hasText: 'live' }).waitFor({ timeout: 10_000 })
+    for (let sequence = 1; sequence <= 3; sequence++) expect((await ingest(sequence)).status).toBe(200)
+    const row = page.locator('tr[data-id="transmission:slot1"]')
+    await row.locator('td.state', { hasText: 'receiving' }).waitFor({ timeout: 10_000 })
+    await row.click()
+    await page.locator('#statechart g.node.current[data-state="receiving"]').waitFor({ timeout: 10_000 })
+    expect(await page.locator('#timeline tbody tr td:nth-child(2)').first().textContent()).toBe('chunk')
+    // 5 s without a chunk ends the transmission; the page follows without a reload.
+    await page.locator('#statechart g.node.current[data-state="ended"]').waitFor({ timeout: 15_000 })
+    expect(await row.locator('td.state').textContent()).toBe('ended')
+    expect(await page.locator('#detail-state').textContent()).toBe('ended')
+  } finally {
+    await server.stop()
+  }
+}, 90_000)
