@@ -47,7 +47,7 @@ export async function startServer(env: Record<string, string> = {}): Promise<Run
   }
   void collect(proc.stdout)
   void collect(proc.stderr)
-  const deadline = Date.now() + 30_000
+  const deadline = Date.now() + 120_000
   let port = 0
   while (Date.now() < deadline) {
     const match = /Airwave listening on http:\/\/[^:]+:(\d+)/.exec(output)
