@@ -99,6 +99,9 @@ async function connectListeners(): Promise<Socket<Listener>[]> {
 
 let posted = 0
 let failed = 0
+/** Chunks the server acknowledged as duplicates: with 32 requests in flight per slot, some arrive after the
+ * transmission's reorder window skipped past them. They are not re-broadcast, so listeners must not expect them. */
+let late = 0
 async function post(slot: number, sequence: number): Promise<void> {
   const body = JSON.stringify({
     slot,
@@ -115,9 +118,14 @@ async function post(slot: number, sequence: number): Promise<void> {
       headers: { 'content-type': 'application/json', authorization: `Bearer ${options.key}` },
       body,
     })
-    await res.arrayBuffer()
-    if (res.ok) posted++
-    else {
+    const reply = (await res.json()) as { data?: { duplicate?: boolean } }
+    if (res.ok) {
+      posted++
+      if (reply.data?.duplicate) {
+        late++
+        sentAt[slot]?.delete(sequence)
+      }
+    } else {
       failed++
       sentAt[slot]?.delete(sequence)
     }
@@ -172,6 +180,7 @@ console.log(
     connected,
     posted,
     failed,
+    late,
     postsPerSecond,
     expected,
     received,
