@@ -124,3 +124,25 @@ test('a listener that leaves is detached at once', async () => {
   expect(channel.listenerCount).toBe(0)
   channel.close()
 })
+
+test('events published in one turn reach each listener once, in order, even when a listener joins mid-turn', async () => {
+  const registry = new SseRegistry()
+  const channel = new SlotChannel(1, { ...limits, ringEvents: 64, keepaliveMs: 60_000 })
+  const early = listener(registry, channel)
+  channel.transmissionStarted(started)
+  const resumeAfter = channel.lastEventId
+  for (let s = 0; s < 3; s++) channel.chunkDelivered(chunk(s))
+  // Joins before the turn ends: the three chunks are in the ring but not yet written to `early`.
+  const resumed = listener(registry, channel, { lastEventId: resumeAfter })
+  for (let s = 3; s < 6; s++) channel.chunkDelivered(chunk(s))
+  const sequences = (text: string) => [...text.matchAll(/"sequence":(\d+)/g)].map((m) => Number(m[1]))
+  const allSix = (t: string) => sequences(t).length >= 6
+  expect(sequences(await early.read(allSix))).toEqual([0, 1, 2, 3, 4, 5])
+  expect(sequences(await resumed.read(allSix))).toEqual([0, 1, 2, 3, 4, 5])
+  // Nothing else follows: no chunk was written twice.
+  await Bun.sleep(20)
+  registry.closeAll()
+  expect(sequences(await early.read(() => false))).toEqual([0, 1, 2, 3, 4, 5])
+  expect(sequences(await resumed.read(() => false))).toEqual([0, 1, 2, 3, 4, 5])
+  channel.close()
+})
