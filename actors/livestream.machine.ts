@@ -187,18 +187,12 @@ export const livestreamMachine = setup({
           startNumber: context.nextSegment,
         },
       })
-      if (context.broadcaster) {
-        enqueue.emit({
-          type: 'notify',
-          to: [context.broadcaster],
-          event: 'stream-error',
-          data: {
-            error: `${why}; restarted (${context.failures + 1} of ${context.settings.maxRestarts})`,
-            code: 'FFMPEG_ERROR',
-            streamKey: context.streamKey,
-          },
-        })
-      }
+      tellBroadcaster(
+        enqueue,
+        context,
+        'FFMPEG_ERROR',
+        `${why}; restarted (${context.failures + 1} of ${context.settings.maxRestarts})`,
+      )
     }),
     /**
      * Hands a chunk to the current FFmpeg. A stall is data flowing with no new segment for 3 segment
@@ -221,20 +215,14 @@ export const livestreamMachine = setup({
       enqueue.cancel('stall')
       enqueue.assign({ stallArmed: false })
     }),
-    rejectMedia: enqueueActions(({ context, enqueue }) => {
-      if (!context.broadcaster) return
-      enqueue.emit({
-        type: 'notify',
-        to: [context.broadcaster],
-        event: 'stream-error',
-        data: {
-          error:
-            'The stream has not started yet: the first chunk must begin with the WebM header (EBML + Tracks)',
-          code: 'MEDIA_ERROR',
-          streamKey: context.streamKey,
-        },
-      })
-    }),
+    rejectMedia: enqueueActions(({ context, enqueue }) =>
+      tellBroadcaster(
+        enqueue,
+        context,
+        'MEDIA_ERROR',
+        'The stream has not started yet: the first chunk must begin with the WebM header (EBML + Tracks)',
+      ),
+    ),
     recordSegment: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'ffmpeg.segment') return
       const segments = [
@@ -285,19 +273,9 @@ export const livestreamMachine = setup({
         data: { streamKey: context.streamKey, reason: context.endReason ?? 'ended' },
       })
     }),
-    announceFailure: enqueueActions(({ context, enqueue }) => {
-      if (!context.broadcaster) return
-      enqueue.emit({
-        type: 'notify',
-        to: [context.broadcaster],
-        event: 'stream-error',
-        data: {
-          error: `Stream failed: ${context.endReason}`,
-          code: 'FFMPEG_ERROR',
-          streamKey: context.streamKey,
-        },
-      })
-    }),
+    announceFailure: enqueueActions(({ context, enqueue }) =>
+      tellBroadcaster(enqueue, context, 'FFMPEG_ERROR', `Stream failed: ${context.endReason}`),
+    ),
     attachBroadcaster: enqueueActions(({ event, enqueue }) => {
       if (event.type !== 'broadcaster.attach') return
       enqueue.cancel('grace')
@@ -460,6 +438,22 @@ function announceViewers(
     to: audience(context),
     event,
     data: { streamKey: context.streamKey, viewerCount: viewerCount(context) },
+  })
+}
+
+/** A `stream-error` for the broadcaster's socket, if one is connected. */
+function tellBroadcaster(
+  enqueue: { emit: (event: LivestreamEmitted) => void },
+  context: LivestreamContext,
+  code: 'FFMPEG_ERROR' | 'MEDIA_ERROR',
+  error: string,
+): void {
+  if (!context.broadcaster) return
+  enqueue.emit({
+    type: 'notify',
+    to: [context.broadcaster],
+    event: 'stream-error',
+    data: { error, code, streamKey: context.streamKey },
   })
 }
 

@@ -18,4 +18,7 @@ export const livestreamPages = new Elysia({ name: 'livestream-pages' })
   .get('/live/assets/live.css', asset(new URL('live.css', pages), 'text/css; charset=utf-8'), {
     detail: { hide: true },
   })
+  .get('/live/assets/live-ui.js', asset(new URL('live-ui.js', pages), 'text/javascript; charset=utf-8'), {
+    detail: { hide: true },
+  })
   .get('/live/assets/hls.min.js', asset(HLS_JS, 'text/javascript; charset=utf-8'), { detail: { hide: true } })

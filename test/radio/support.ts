@@ -9,61 +9,36 @@ function ffmpeg(args: string[]): void {
   if (result.exitCode !== 0) throw new Error(`ffmpeg failed: ${result.stderr.toString()}`)
 }
 
-/** `count` raw 100 ms Opus packets (8 kHz mono, 16 kbps voice), as a collector sends them. */
-export function opusPackets(count: number, frequency = 440): Uint8Array[] {
+/** Encodes `seconds` of a sine tone as 8 kHz mono 16 kbps Ogg Opus, as a voice collector would. */
+function opusFile(name: string, frequency: number, seconds: number, extraArgs: string[] = []): Uint8Array {
   const dir = tempDir('airwave-radio-')
   try {
-    const path = join(dir.path, 'tone.opus')
+    const path = join(dir.path, name)
     ffmpeg([
-      '-f',
-      'lavfi',
-      '-i',
-      `sine=frequency=${frequency}:duration=${count / 10}`,
-      '-c:a',
-      'libopus',
-      '-b:a',
-      '16k',
-      '-ar',
-      '8000',
-      '-ac',
-      '1',
-      '-application',
-      'voip',
-      '-frame_duration',
-      '100',
-      path,
-    ])
-    const { packets } = new OggDemuxer().push(readFileSync(path))
-    return packets.slice(2, 2 + count).map((p) => p.data)
-  } finally {
-    dir.remove()
-  }
-}
-
-/** The document's `test.opus`: 100 ms of 1 kHz as a whole Ogg Opus file. */
-export function oggChunk(): Uint8Array {
-  const dir = tempDir('airwave-radio-')
-  try {
-    const path = join(dir.path, 'test.opus')
-    ffmpeg([
-      '-f',
-      'lavfi',
-      '-i',
-      'sine=frequency=1000:duration=0.1',
-      '-acodec',
-      'libopus',
-      '-b:a',
-      '16k',
-      '-ar',
-      '8000',
-      '-ac',
-      '1',
-      path,
+      ...['-f', 'lavfi', '-i', `sine=frequency=${frequency}:duration=${seconds}`],
+      ...['-c:a', 'libopus', '-b:a', '16k', '-ar', '8000', '-ac', '1', ...extraArgs, path],
     ])
     return new Uint8Array(readFileSync(path))
   } finally {
     dir.remove()
   }
+}
+
+/** `count` raw 100 ms Opus packets (8 kHz mono, 16 kbps voice), as a collector sends them. */
+export function opusPackets(count: number, frequency = 440): Uint8Array[] {
+  const file = opusFile('tone.opus', frequency, count / 10, [
+    '-application',
+    'voip',
+    '-frame_duration',
+    '100',
+  ])
+  const { packets } = new OggDemuxer().push(file)
+  return packets.slice(2, 2 + count).map((p) => p.data)
+}
+
+/** The document's `test.opus`: 100 ms of 1 kHz as a whole Ogg Opus file. */
+export function oggChunk(): Uint8Array {
+  return opusFile('test.opus', 1000, 0.1)
 }
 
 export const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64')
