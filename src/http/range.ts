@@ -19,6 +19,13 @@ const MAX_RANGE_SPECS = 64
 const NONE: RangeRequest = { kind: 'none' }
 
 /**
+ * Largest multipart/byteranges body served. Such bodies are assembled in memory, because Bun sends a body that
+ * streams in asynchronously with chunked framing and drops its Content-Length; past this size the Range header is
+ * ignored and the whole representation is sent instead (RFC 9110 §14.2 lets a server ignore Range).
+ */
+export const MAX_MULTIPART_BYTES = 1024 * 1024
+
+/**
  * Resolves a `Range` header against a representation of `size` bytes. Anything malformed, a unit other than
  * `bytes`, or an invalid spec such as `bytes=5-2` means the header is ignored (`none`, serve 200).
  * A zero-length representation has no expressible non-empty range, so a suffix range there is also `none`.
@@ -216,9 +223,14 @@ export async function serveRange(
 
   headers['Accept-Ranges'] = 'bytes'
   headers['Content-Type'] = source.contentType
-  const range = ifRangeAllows(request.headers.get('if-range'), source)
+  let range = ifRangeAllows(request.headers.get('if-range'), source)
     ? parseRange(request.headers.get('range'), source.size)
     : NONE
+  const multipart =
+    range.kind === 'multi'
+      ? multipartByteranges(source, range.ranges, options.boundary ?? crypto.randomUUID().replaceAll('-', ''))
+      : undefined
+  if (multipart && multipart.length > MAX_MULTIPART_BYTES) range = NONE
 
   switch (range.kind) {
     case 'none':
@@ -231,11 +243,10 @@ export async function serveRange(
       headers['Content-Length'] = String(range.end - range.start + 1)
       return new Response(isHead ? null : await source.body(range), { status: 206, headers })
     case 'multi': {
-      const boundary = options.boundary ?? crypto.randomUUID().replaceAll('-', '')
-      const multipart = multipartByteranges(source, range.ranges, boundary)
+      const { boundary, length, bytes } = multipart as Multipart
       headers['Content-Type'] = `multipart/byteranges; boundary=${boundary}`
-      headers['Content-Length'] = String(multipart.length)
-      return new Response(isHead ? null : multipart.stream(), { status: 206, headers })
+      headers['Content-Length'] = String(length)
+      return new Response(isHead ? null : await bytes(), { status: 206, headers })
     }
   }
 }
@@ -250,8 +261,14 @@ function isNotModified(headers: Headers, source: RangeSource): boolean {
   return since !== undefined && toHttpSeconds(source.lastModified) <= since
 }
 
-/** The multipart/byteranges body (RFC 9110 §14.6) with its exact length known up front. */
-function multipartByteranges(source: RangeSource, ranges: ByteRange[], boundary: string) {
+interface Multipart {
+  boundary: string
+  length: number
+  bytes(): Promise<Uint8Array<ArrayBuffer>>
+}
+
+/** The multipart/byteranges body (RFC 9110 §14.6): its exact length up front, its bytes read on demand. */
+function multipartByteranges(source: RangeSource, ranges: ByteRange[], boundary: string): Multipart {
   const encoder = new TextEncoder()
   const parts = ranges.map((range, index) => ({
     range,
@@ -264,44 +281,47 @@ function multipartByteranges(source: RangeSource, ranges: ByteRange[], boundary:
   const length =
     parts.reduce((sum, { range, head }) => sum + head.length + range.end - range.start + 1, 0) + tail.length
 
-  async function* chunks(): AsyncGenerator<Uint8Array> {
+  async function bytes(): Promise<Uint8Array<ArrayBuffer>> {
+    const out = new Uint8Array(length)
+    let offset = 0
     for (const { range, head } of parts) {
-      yield head
-      const body = await source.body(range)
-      yield* readChunks(body instanceof Blob ? body.stream() : body)
+      out.set(head, offset)
+      offset += head.length
+      const partLength = range.end - range.start + 1
+      await readExactly(await source.body(range), out.subarray(offset, offset + partLength))
+      offset += partLength
     }
-    yield tail
+    out.set(tail, offset)
+    return out
   }
-  // Pull-based so a slow client only ever holds one chunk in memory.
-  const stream = () => {
-    const iterator = chunks()
-    return new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        const next = await iterator.next()
-        if (next.done) controller.close()
-        else controller.enqueue(next.value)
-      },
-      async cancel() {
-        await iterator.return(undefined)
-      },
-    })
-  }
-  return { length, stream }
+  return { boundary, length, bytes }
 }
 
-async function* readChunks(stream: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
-  const reader = stream.getReader()
-  let finished = false
+/**
+ * Fills `into` from `body`, which must hold exactly that many bytes; a source that gives more (or never ends) is
+ * cancelled and the response fails, rather than growing memory.
+ */
+async function readExactly(body: RangeBody, into: Uint8Array): Promise<void> {
+  const expected = into.length
+  if (body instanceof Blob) {
+    if (body.size !== expected) throw new Error(`a range of ${expected} bytes read ${body.size}`)
+    into.set(new Uint8Array(await body.arrayBuffer()))
+    return
+  }
+  const reader = body.getReader()
+  let read = 0
   try {
-    while (true) {
+    while (read < expected) {
       const { done, value } = await reader.read()
       if (done) break
-      yield value
+      if (read + value.length > expected) throw new Error(`a range of ${expected} bytes read more`)
+      into.set(value, read)
+      read += value.length
     }
-    finished = true
+    if (read !== expected) throw new Error(`a range of ${expected} bytes read ${read}`)
   } finally {
-    // An abandoned response must release the file handle or the S3 connection behind the stream.
-    if (!finished) await reader.cancel()
+    // Releases the file handle or the S3 connection behind the stream, whatever happened.
+    await reader.cancel().catch(() => {})
     reader.releaseLock()
   }
 }

@@ -12,6 +12,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import type { Subprocess } from 'bun'
+import { freePort, makeTone } from '../support/audio.ts'
 import { startServer } from '../support/server.ts'
 import { tempDir } from '../support/tmp.ts'
 
@@ -56,13 +57,6 @@ async function run(command: string[], env: Record<string, string> = {}): Promise
   return out
 }
 
-async function freePort(): Promise<number> {
-  const probe = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } })
-  const { port } = probe
-  probe.stop(true)
-  return port
-}
-
 async function waitUntilServing(url: string): Promise<void> {
   const deadline = Date.now() + 20_000
   while (Date.now() < deadline) {
@@ -81,7 +75,7 @@ async function waitUntilServing(url: string): Promise<void> {
 async function startNginx(): Promise<Target> {
   const dir = join(work.path, 'nginx')
   mkdirSync(dir)
-  const port = await freePort()
+  const port = freePort()
   const conf = join(dir, 'nginx.conf')
   writeFileSync(
     conf,
@@ -201,22 +195,7 @@ const median = (values: number[]) => {
     : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2
 }
 
-await run([
-  'ffmpeg',
-  '-hide_banner',
-  '-loglevel',
-  'error',
-  '-f',
-  'lavfi',
-  '-i',
-  `anoisesrc=d=${WAV_SECONDS}:a=0.3`,
-  '-ac',
-  '2',
-  '-ar',
-  '44100',
-  '-y',
-  file,
-])
+await makeTone(library, 'bench.wav', WAV_SECONDS, { args: ['-ac', '2', '-ar', '44100'] })
 
 const server = await startServer({ NODE_ENV: 'production', LOG_LEVEL: 'warn', AUDIO_FILES_DIR: library })
 const token = await server.token('bench', { ttlSeconds: 24 * 3600 })

@@ -9,6 +9,7 @@ import {
   fileSource,
   ifNoneMatchMatches,
   ifRangeAllows,
+  MAX_MULTIPART_BYTES,
   parseRange,
   type RangeSource,
   serveRange,
@@ -351,24 +352,33 @@ describe('serveRange', () => {
     )
   })
 
-  test('cancelling a multipart response cancels the part stream being read', async () => {
-    let cancelled = false
-    const source: RangeSource = {
+  test('each multipart part stream is read for exactly its bytes, then cancelled', async () => {
+    let cancelled = 0
+    const endless = (): RangeSource => ({
       ...memorySource(),
       body: () =>
         new ReadableStream<Uint8Array>({
-          pull: (controller) => controller.enqueue(new Uint8Array(4)),
+          pull: (controller) => controller.enqueue(new Uint8Array(4).fill(7)),
           cancel: () => {
-            cancelled = true
+            cancelled++
           },
         }),
-    }
-    const response = await serveRange(get({ range: 'bytes=0-3,10-13' }), source)
-    const reader = (response.body as ReadableStream<Uint8Array>).getReader()
-    await reader.read()
-    await reader.read()
-    await reader.cancel()
-    expect(cancelled).toBe(true)
+    })
+    const response = await serveRange(get({ range: 'bytes=0-3,10-13' }), endless(), { boundary: 'b' })
+    expect(await response.text()).toContain('\x07\x07\x07\x07\r\n--b\r\n')
+    expect(cancelled).toBe(2)
+    // A source that gives more than the range asked for fails the response instead of growing memory.
+    await expect(serveRange(get({ range: 'bytes=0-2,10-12' }), endless())).rejects.toThrow('read more')
+    expect(cancelled).toBe(3)
+  })
+
+  test(`multipart bodies past ${MAX_MULTIPART_BYTES} bytes: Range is ignored, the whole representation is sent`, async () => {
+    const big = memorySource(new Uint8Array(MAX_MULTIPART_BYTES + 100))
+    const response = await serveRange(get({ range: `bytes=0-9,-${MAX_MULTIPART_BYTES}` }), big)
+    expect(response.status).toBe(200)
+    expect(response.headers.get('content-length')).toBe(String(MAX_MULTIPART_BYTES + 100))
+    const fits = await serveRange(get({ range: `bytes=0-9,-${MAX_MULTIPART_BYTES - 400}` }), big)
+    expect(fits.status).toBe(206)
   })
 
   test('zero-length representation', async () => {
