@@ -31,7 +31,7 @@ let server: RunningServer
 let alice: string
 let bob: string
 let uploaded: TrackJson
-let uploadedBytes: Buffer
+let uploadedBytes: Buffer<ArrayBuffer>
 
 const env = { DATA_DIR: data.path, AUDIO_FILES_DIR: library.path, TRACK_UPLOAD_MAX_MB: '1' }
 
