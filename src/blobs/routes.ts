@@ -1,6 +1,6 @@
 /** Serves the local blob store's signed URLs: `GET`/`HEAD /blobs/<key>?expires=…&sig=…` with range support. */
 import { Elysia } from 'elysia'
-import { passThrough } from '../http/pass-through.ts'
+import { respondWithHookHeaders } from '../http/pass-through.ts'
 import { fileSource, serveRange } from '../http/range.ts'
 import { BadRequestError, ForbiddenError, MethodNotAllowedError, NotFoundError } from '../platform/errors.ts'
 import type { LocalBlobStore } from '../platform/storage/local-blob-store.ts'
@@ -40,7 +40,7 @@ export function blobRoutes(store: LocalBlobStore, signer: UrlSigner) {
       if (contentDisposition !== undefined) headers['Content-Disposition'] = contentDisposition
       const source = fileSource(file, { ...info, contentType: contentType ?? info.contentType })
       // Kept as is by Elysia, so Bun sends the file slice with sendfile(2) instead of streaming it through JS.
-      return passThrough(await serveRange(request, source, { headers }), set)
+      return respondWithHookHeaders(set, headers, (all) => serveRange(request, source, { headers: all }))
     },
     { detail: { hide: true } },
   )

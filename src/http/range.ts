@@ -4,7 +4,8 @@
  * Used for signed blob URLs and for track streaming.
  */
 import type { BunFile } from 'bun'
-import { RangeNotSatisfiableError } from '../platform/errors.ts'
+import { RangeNotSatisfiableError, ServiceUnavailableError } from '../platform/errors.ts'
+import { type FileIdentity, MAX_BUFFERED_RANGE_BYTES, type OpenFiles } from '../platform/open-files.ts'
 import type { BlobInfo, BlobStore, ByteRange } from '../platform/storage/blob-store.ts'
 
 export type RangeRequest =
@@ -157,28 +158,52 @@ export interface RangeSource extends Validators {
   body(range?: ByteRange): RangeBody | Promise<RangeBody>
 }
 
-/** A `BunFile` slice is a Blob, which Bun sends with sendfile(2). */
-export type RangeBody = Blob | ReadableStream<Uint8Array>
+/** A `BunFile` slice is a Blob, which Bun sends with sendfile(2); small ranges may come as bytes in memory. */
+export type RangeBody = Blob | ReadableStream<Uint8Array> | Uint8Array<ArrayBuffer>
 
 /** A strong validator for blobs only ever replaced whole (atomic rename), so any change shows in size or mtime. */
 export function etagFor(size: number, lastModified: Date): string {
   return `"${size.toString(16)}-${lastModified.getTime().toString(16)}"`
 }
 
+/** Where small ranges of a local file can be read without opening it again (see src/platform/open-files.ts). */
+export interface SmallRangeReader {
+  openFiles: OpenFiles
+  path: string
+  /** From the stat this request's size and validators came from. */
+  identity: FileIdentity
+}
+
 /**
- * A local file served zero-copy: Bun sends a `BunFile` slice with sendfile(2). `slice` takes an exclusive end,
- * ranges an inclusive one.
+ * A local file: the whole file and large ranges are `BunFile` slices, which Bun sends with sendfile(2) (`slice`
+ * takes an exclusive end, ranges an inclusive one). With `smallRanges`, ranges up to MAX_BUFFERED_RANGE_BYTES are
+ * read with one pread from a kept-open descriptor instead; a file found shorter than its stat said is a 503.
  */
 export function fileSource(
   file: BunFile,
-  stats: { size: number; lastModified: Date; contentType?: string; etag?: string },
+  stats: {
+    size: number
+    lastModified: Date
+    contentType?: string
+    etag?: string
+    smallRanges?: SmallRangeReader
+  },
 ): RangeSource {
+  const { smallRanges } = stats
   return {
     size: stats.size,
     contentType: stats.contentType ?? (file.type || 'application/octet-stream'),
     lastModified: stats.lastModified,
     etag: stats.etag ?? etagFor(stats.size, stats.lastModified),
-    body: (range) => (range ? file.slice(range.start, range.end + 1) : file.slice(0, stats.size)),
+    body: (range) => {
+      if (!range) return file.slice(0, stats.size)
+      const length = range.end - range.start + 1
+      if (!smallRanges || length > MAX_BUFFERED_RANGE_BYTES) return file.slice(range.start, range.end + 1)
+      const bytes = smallRanges.openFiles.read(smallRanges.path, smallRanges.identity, range.start, length)
+      if (!bytes)
+        throw new ServiceUnavailableError('The file changed while it was read; try again', 'FILE_CHANGED')
+      return bytes
+    },
   }
 }
 
@@ -303,6 +328,11 @@ function multipartByteranges(source: RangeSource, ranges: ByteRange[], boundary:
  */
 async function readExactly(body: RangeBody, into: Uint8Array): Promise<void> {
   const expected = into.length
+  if (body instanceof Uint8Array) {
+    if (body.length !== expected) throw new Error(`a range of ${expected} bytes read ${body.length}`)
+    into.set(body)
+    return
+  }
   if (body instanceof Blob) {
     if (body.size !== expected) throw new Error(`a range of ${expected} bytes read ${body.size}`)
     into.set(new Uint8Array(await body.arrayBuffer()))

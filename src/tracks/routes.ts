@@ -3,7 +3,7 @@
  * documented paths. Every route needs a JWT (header or `?token=`, for `<audio src>`).
  */
 import { Elysia } from 'elysia'
-import { passThrough } from '../http/pass-through.ts'
+import { respondWithHookHeaders } from '../http/pass-through.ts'
 import { serveRange } from '../http/range.ts'
 import { authPlugin } from '../identity/auth-plugin.ts'
 import type { TokenService } from '../identity/tokens.ts'
@@ -26,7 +26,7 @@ interface StreamContext {
   request: Request
   params: { trackId: string }
   user: { userId: string }
-  set: Parameters<typeof passThrough>[1]
+  set: Parameters<typeof respondWithHookHeaders>[0]
 }
 
 export function trackRoutes(tokens: TokenService, tracks: TrackService) {
@@ -34,7 +34,9 @@ export function trackRoutes(tokens: TokenService, tracks: TrackService) {
     handler: async ({ request, params, user, set }: StreamContext) => {
       if (request.method !== 'GET' && request.method !== 'HEAD') throw new MethodNotAllowedError('GET, HEAD')
       const source = tracks.streamSource(params.trackId, user.userId)
-      return passThrough(await serveRange(request, source, { headers: STREAM_HEADERS }), set)
+      return respondWithHookHeaders(set, STREAM_HEADERS, (headers) =>
+        serveRange(request, source, { headers }),
+      )
     },
     options: {
       auth: true,

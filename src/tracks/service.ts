@@ -7,6 +7,7 @@ import type { TrackConfig } from '../config.ts'
 import { fileSource, type RangeSource } from '../http/range.ts'
 import type { Db } from '../platform/db/index.ts'
 import { NotFoundError } from '../platform/errors.ts'
+import { OpenFiles } from '../platform/open-files.ts'
 import type { Track, TrackCatalog } from './catalog.ts'
 import { AudioLibrary, type AudioLibraryOptions, type TrackFile } from './library.ts'
 import { TrackUploads } from './uploads.ts'
@@ -21,6 +22,9 @@ export interface TrackServiceOptions {
 }
 
 export class TrackService implements TrackCatalog {
+  /** Descriptors kept open for small range reads (a player fetches a track in many small ranges). */
+  private readonly openFiles = new OpenFiles()
+
   private constructor(
     readonly library: AudioLibrary,
     private readonly uploads: TrackUploads,
@@ -53,8 +57,8 @@ export class TrackService implements TrackCatalog {
 
   /**
    * What to serve for `trackId`: the file as it is on disk right now (size and date from a fresh stat, so a file
-   * replaced since the last scan is never served with stale lengths). NotFoundError when the user may not see the
-   * track or its file is gone.
+   * replaced since the last scan is never served with stale lengths; small ranges are read through `openFiles`).
+   * NotFoundError when the user may not see the track or its file is gone.
    */
   streamSource(trackId: string, userId: string): RangeSource {
     const file = this.fileFor(trackId, userId)
@@ -69,11 +73,13 @@ export class TrackService implements TrackCatalog {
       size: stats.size,
       lastModified: stats.mtime,
       contentType: file.track.mimeType,
+      smallRanges: { openFiles: this.openFiles, path: file.path, identity: stats },
     })
   }
 
   async close(): Promise<void> {
     await this.library.close()
+    this.openFiles.closeAll()
   }
 
   private fileFor(trackId: string, userId: string): TrackFile | undefined {

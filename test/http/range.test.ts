@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { statSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -14,7 +15,8 @@ import {
   type RangeSource,
   serveRange,
 } from '../../src/http/range.ts'
-import { RangeNotSatisfiableError } from '../../src/platform/errors.ts'
+import { RangeNotSatisfiableError, ServiceUnavailableError } from '../../src/platform/errors.ts'
+import { MAX_BUFFERED_RANGE_BYTES, OpenFiles } from '../../src/platform/open-files.ts'
 
 describe('parseRange', () => {
   const size = 1000
@@ -413,6 +415,35 @@ describe('fileSource', () => {
     expect(response.headers.get('content-range')).toBe('bytes 35-35/36')
     expect(await response.text()).toBe('z')
     expect(await (await serveRange(get(), source)).text()).toBe('0123456789abcdefghijklmnopqrstuvwxyz')
+  })
+
+  test('small ranges come from a kept-open descriptor; large ones and the whole file stay BunFile slices', async () => {
+    const openFiles = new OpenFiles(2)
+    const identity = statSync(path)
+    const source = fileSource(Bun.file(path), {
+      size: 36,
+      lastModified,
+      smallRanges: { openFiles, path, identity },
+    })
+    const small = await source.body({ start: 3, end: 5 })
+    expect(small).toBeInstanceOf(Uint8Array)
+    expect(Buffer.from(small as Uint8Array).toString()).toBe('345')
+    expect(openFiles.size).toBe(1)
+    expect(await source.body()).toBeInstanceOf(Blob)
+    const big = fileSource(Bun.file(path), {
+      size: MAX_BUFFERED_RANGE_BYTES + 1,
+      lastModified,
+      smallRanges: { openFiles, path, identity },
+    })
+    expect(await big.body({ start: 0, end: MAX_BUFFERED_RANGE_BYTES })).toBeInstanceOf(Blob)
+    // Shorter on disk than its stat said: a 503 to retry, never a response shorter than its Content-Length.
+    const stale = fileSource(Bun.file(path), {
+      size: 100,
+      lastModified,
+      smallRanges: { openFiles, path, identity },
+    })
+    expect(() => stale.body({ start: 30, end: 59 })).toThrow(ServiceUnavailableError)
+    openFiles.closeAll()
   })
 
   test('a real server keeps our Content-Range on a sendfile slice', async () => {
