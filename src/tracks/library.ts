@@ -136,8 +136,16 @@ export class AudioLibrary {
       this.markChanged(name === null ? ROOT : String(name).split(sep).join('/'))
     })
     this.watcher.on('error', (error) => {
-      // inotify can overflow or lose the folder: rescan everything rather than trust what we have.
-      this.log.warn({ err: error, dir: this.dir }, 'track library watcher failed; rescanning')
+      // inotify can overflow or lose the folder: watch afresh and rescan everything rather than trust what we have.
+      this.log.warn({ err: error, dir: this.dir }, 'track library watcher failed; watching again and rescanning')
+      this.watcher?.close()
+      this.watcher = undefined
+      if (this.closed) return
+      try {
+        this.watch()
+      } catch (again) {
+        this.log.error({ err: again, dir: this.dir }, 'track library can no longer watch its folder')
+      }
       this.markChanged(ROOT)
     })
   }
