@@ -137,7 +137,10 @@ export class AudioLibrary {
     })
     this.watcher.on('error', (error) => {
       // inotify can overflow or lose the folder: watch afresh and rescan everything rather than trust what we have.
-      this.log.warn({ err: error, dir: this.dir }, 'track library watcher failed; watching again and rescanning')
+      this.log.warn(
+        { err: error, dir: this.dir },
+        'track library watcher failed; watching again and rescanning',
+      )
       this.watcher?.close()
       this.watcher = undefined
       if (this.closed) return

@@ -151,4 +151,16 @@ describe('AudioLibrary watch', () => {
     expect(done?.title).toBe('Second')
     expect(done?.duration).toBeCloseTo(4, 0)
   })
+
+  test('a watcher that fails is replaced: later changes are still seen', async () => {
+    const { library, root } = await open()
+    const watcher = (library as unknown as { watcher: import('node:fs').FSWatcher }).watcher
+    watcher.emit('error', new Error('inotify queue overflow'))
+    expect((library as unknown as { watcher: unknown }).watcher).not.toBe(watcher)
+    copyFileSync(song, join(root, 'after-failure.mp3'))
+    await until(
+      () => library.get(libraryTrackId('after-failure.mp3'))?.track.title,
+      (title) => title === 'First',
+    )
+  })
 })
