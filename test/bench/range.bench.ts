@@ -197,29 +197,29 @@ const median = (values: number[]) => {
 
 await makeTone(library, 'bench.wav', WAV_SECONDS, { args: ['-ac', '2', '-ar', '44100'] })
 
-const server = await startServer({ NODE_ENV: 'production', LOG_LEVEL: 'warn', AUDIO_FILES_DIR: library })
-const token = await server.token('bench', { ttlSeconds: 24 * 3600 })
-const listed = (await (
-  await fetch(`${server.url}/api/tracks`, { headers: { authorization: `Bearer ${token}` } })
-).json()) as { data: Array<{ id: string }> }
-const trackId = listed.data[0]?.id
-const targets: Target[] = [
-  await startNginx(),
-  {
-    name: 'airwave',
-    url: `${server.url}/api/stream/${trackId}`,
-    pid: server.process.pid,
-    stop: async () => void (await server.stop()),
-  },
-  await startFloor(),
-]
-
 const workloads = (['ranges', 'whole file'] as const).filter(
   (w) => !process.env.BENCH_WORKLOADS || process.env.BENCH_WORKLOADS.split(',').includes(w),
 )
 const results = new Map<string, Measurement[]>()
 const loadBefore = loadavg()[0] as number
+const targets: Target[] = []
 try {
+  const server = await startServer({ NODE_ENV: 'production', LOG_LEVEL: 'warn', AUDIO_FILES_DIR: library })
+  const airwave: Target = {
+    name: 'airwave',
+    url: '',
+    pid: server.process.pid,
+    stop: async () => void (await server.stop()),
+  }
+  targets.push(airwave)
+  const token = await server.token('bench', { ttlSeconds: 24 * 3600 })
+  const listed = (await (
+    await fetch(`${server.url}/api/tracks`, { headers: { authorization: `Bearer ${token}` } })
+  ).json()) as { data: Array<{ id: string }> }
+  airwave.url = `${server.url}/api/stream/${listed.data[0]?.id}`
+  targets.unshift(await startNginx())
+  targets.push(await startFloor())
+
   for (const target of targets) await checkBytes(target, token)
   for (const workload of workloads) {
     for (const target of targets) await wrk(target, workload, token, 2)
