@@ -12,7 +12,7 @@ import { closeSync, openSync, readSync } from 'node:fs'
 /** Largest range read into memory; larger ones are left to sendfile(2). Below Bun's own pread threshold. */
 export const MAX_BUFFERED_RANGE_BYTES = 512 * 1024
 /** Most descriptors kept open; the least recently used is closed first. */
-export const DEFAULT_MAX_OPEN_FILES = 64
+const DEFAULT_MAX_OPEN_FILES = 64
 
 /** Which file a path named when it was stat'ed: a replaced file (same path, new inode) gets a new descriptor. */
 export interface FileIdentity {

@@ -35,9 +35,9 @@ export interface AudioLibraryOptions {
   log?: Pick<typeof rootLog, 'warn' | 'error'>
 }
 
-export const DEFAULT_DEBOUNCE_MS = 300
-export const DEFAULT_MAX_DELAY_MS = 3000
-export const DEFAULT_MAX_LIBRARY_FILES = 100_000
+const DEFAULT_DEBOUNCE_MS = 300
+const DEFAULT_MAX_DELAY_MS = 3000
+const DEFAULT_MAX_LIBRARY_FILES = 100_000
 /** Files whose metadata is read at the same time during a scan. */
 const READ_CONCURRENCY = 4
 /** The whole folder, as a dirty path. */
@@ -101,12 +101,6 @@ export class AudioLibrary {
 
   get size(): number {
     return this.byPath.size
-  }
-
-  /** Resolves once every change seen so far has been applied (pending debounced changes are applied now). */
-  async settled(): Promise<void> {
-    if (this.dirty.size > 0) this.flush()
-    await this.work
   }
 
   /** Tells the library that `relativePath` may have changed (e.g. it was served with another size than listed). */

@@ -20,10 +20,10 @@ export interface TrackInfo {
   mimeType: string
 }
 
-export const UNKNOWN_ARTIST = 'Unknown Artist'
+const UNKNOWN_ARTIST = 'Unknown Artist'
 
 /** Longest title, artist or album kept, in characters: tags are attacker-controlled in uploads. */
-export const MAX_TAG_LENGTH = 300
+const MAX_TAG_LENGTH = 300
 
 /** Formats by music-metadata container name; the first whose pattern matches wins. */
 const FORMATS: Array<{ container: RegExp; codec?: RegExp; format: string; mimeType: string }> = [
@@ -43,7 +43,7 @@ const FORMATS: Array<{ container: RegExp; codec?: RegExp; format: string; mimeTy
 ]
 
 /** File name extensions the library picks up; anything else in the folder is ignored. */
-export const AUDIO_EXTENSIONS = new Set([
+const AUDIO_EXTENSIONS = new Set([
   '.mp3',
   '.mp2',
   '.flac',

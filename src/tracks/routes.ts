@@ -12,7 +12,7 @@ import { success, trackIdParams, trackJson } from './model.ts'
 import type { TrackService } from './service.ts'
 
 /** The stream paths of track-streaming-service.md and personal-track-control.md (which uses both prefixes). */
-export const STREAM_PATHS = ['/api/stream/:trackId', '/tracks/stream/:trackId', '/api/tracks/stream/:trackId']
+const STREAM_PATHS = ['/api/stream/:trackId', '/tracks/stream/:trackId', '/api/tracks/stream/:trackId']
 
 const STREAM_HEADERS = {
   // Answers depend on the token: shared caches must not keep them; browsers may, revalidating with the ETag.

@@ -9,7 +9,7 @@ import type { Db } from '../platform/db/index.ts'
 import { NotFoundError } from '../platform/errors.ts'
 import { OpenFiles } from '../platform/open-files.ts'
 import type { Track, TrackCatalog } from './catalog.ts'
-import { AudioLibrary, type AudioLibraryOptions, type TrackFile } from './library.ts'
+import { AudioLibrary, type TrackFile } from './library.ts'
 import { TrackUploads } from './uploads.ts'
 
 export interface TrackServiceOptions {
@@ -17,8 +17,6 @@ export interface TrackServiceOptions {
   dataDir: string
   audioFilesDir: string
   limits: TrackConfig
-  /** Watcher tuning for tests; defaults otherwise. */
-  library?: Omit<AudioLibraryOptions, 'dir'>
 }
 
 export class TrackService implements TrackCatalog {
@@ -26,7 +24,7 @@ export class TrackService implements TrackCatalog {
   private readonly openFiles = new OpenFiles()
 
   private constructor(
-    readonly library: AudioLibrary,
+    private readonly library: AudioLibrary,
     private readonly uploads: TrackUploads,
   ) {}
 
@@ -37,7 +35,7 @@ export class TrackService implements TrackCatalog {
       dataDir: options.dataDir,
       maxFileBytes: options.limits.uploadMaxBytes,
     })
-    const library = await AudioLibrary.open({ ...options.library, dir: options.audioFilesDir })
+    const library = await AudioLibrary.open({ dir: options.audioFilesDir })
     return new TrackService(library, uploads)
   }
 
