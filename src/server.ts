@@ -15,6 +15,7 @@ import { ffmpegVersion } from './platform/ffmpeg.ts'
 import { nativeVersion } from './platform/native.ts'
 import { LocalBlobStore } from './platform/storage/local-blob-store.ts'
 import { radioRoutes } from './radio/routes.ts'
+import { trackRoutes } from './tracks/routes.ts'
 import { webRoutes } from './web/routes.ts'
 
 /** Composes the feature plugins into the app; nothing else lives here. */
@@ -68,6 +69,7 @@ export function createApp(services: Services) {
     .use(inspectorRoutes(services))
     .use(audiobookRoutes(services.tokens, services.audiobooks))
     .use(radioRoutes(services.radio, services.blobs, config.publicUrl))
+    .use(trackRoutes(services.tokens, services.tracks))
     .use(webRoutes)
     .use(
       livestreamRoutes({

@@ -4,7 +4,8 @@
  * Used for signed blob URLs and for track streaming.
  */
 import type { BunFile } from 'bun'
-import { RangeNotSatisfiableError } from '../platform/errors.ts'
+import { RangeNotSatisfiableError, ServiceUnavailableError } from '../platform/errors.ts'
+import { type FileIdentity, MAX_BUFFERED_RANGE_BYTES, type OpenFiles } from '../platform/open-files.ts'
 import type { BlobInfo, BlobStore, ByteRange } from '../platform/storage/blob-store.ts'
 
 export type RangeRequest =
@@ -17,6 +18,13 @@ export type RangeRequest =
 const MAX_RANGE_SPECS = 64
 
 const NONE: RangeRequest = { kind: 'none' }
+
+/**
+ * Largest multipart/byteranges body served. Such bodies are assembled in memory, because Bun sends a body that
+ * streams in asynchronously with chunked framing and drops its Content-Length; past this size the Range header is
+ * ignored and the whole representation is sent instead (RFC 9110 §14.2 lets a server ignore Range).
+ */
+export const MAX_MULTIPART_BYTES = 1024 * 1024
 
 /**
  * Resolves a `Range` header against a representation of `size` bytes. Anything malformed, a unit other than
@@ -150,28 +158,52 @@ export interface RangeSource extends Validators {
   body(range?: ByteRange): RangeBody | Promise<RangeBody>
 }
 
-/** A `BunFile` slice is a Blob, which Bun sends with sendfile(2). */
-export type RangeBody = Blob | ReadableStream<Uint8Array>
+/** A `BunFile` slice is a Blob, which Bun sends with sendfile(2); small ranges may come as bytes in memory. */
+export type RangeBody = Blob | ReadableStream<Uint8Array> | Uint8Array<ArrayBuffer>
 
 /** A strong validator for blobs only ever replaced whole (atomic rename), so any change shows in size or mtime. */
 export function etagFor(size: number, lastModified: Date): string {
   return `"${size.toString(16)}-${lastModified.getTime().toString(16)}"`
 }
 
+/** Where small ranges of a local file can be read without opening it again (see src/platform/open-files.ts). */
+export interface SmallRangeReader {
+  openFiles: OpenFiles
+  path: string
+  /** From the stat this request's size and validators came from. */
+  identity: FileIdentity
+}
+
 /**
- * A local file served zero-copy: Bun sends a `BunFile` slice with sendfile(2). `slice` takes an exclusive end,
- * ranges an inclusive one.
+ * A local file: the whole file and large ranges are `BunFile` slices, which Bun sends with sendfile(2) (`slice`
+ * takes an exclusive end, ranges an inclusive one). With `smallRanges`, ranges up to MAX_BUFFERED_RANGE_BYTES are
+ * read with one pread from a kept-open descriptor instead; a file found shorter than its stat said is a 503.
  */
 export function fileSource(
   file: BunFile,
-  stats: { size: number; lastModified: Date; contentType?: string; etag?: string },
+  stats: {
+    size: number
+    lastModified: Date
+    contentType?: string
+    etag?: string
+    smallRanges?: SmallRangeReader
+  },
 ): RangeSource {
+  const { smallRanges } = stats
   return {
     size: stats.size,
     contentType: stats.contentType ?? (file.type || 'application/octet-stream'),
     lastModified: stats.lastModified,
     etag: stats.etag ?? etagFor(stats.size, stats.lastModified),
-    body: (range) => (range ? file.slice(range.start, range.end + 1) : file.slice(0, stats.size)),
+    body: (range) => {
+      if (!range) return file.slice(0, stats.size)
+      const length = range.end - range.start + 1
+      if (!smallRanges || length > MAX_BUFFERED_RANGE_BYTES) return file.slice(range.start, range.end + 1)
+      const bytes = smallRanges.openFiles.read(smallRanges.path, smallRanges.identity, range.start, length)
+      if (!bytes)
+        throw new ServiceUnavailableError('The file changed while it was read; try again', 'FILE_CHANGED')
+      return bytes
+    },
   }
 }
 
@@ -206,44 +238,40 @@ export async function serveRange(
   options: ServeRangeOptions = {},
 ): Promise<Response> {
   const isHead = request.method === 'HEAD'
-  const validatorHeaders: Record<string, string> = {}
-  if (source.etag) validatorHeaders.ETag = source.etag
-  if (source.lastModified) validatorHeaders['Last-Modified'] = source.lastModified.toUTCString()
-  const common = { ...validatorHeaders, ...options.headers }
+  // One headers object, filled as the answer takes shape: this runs for every range a player fetches.
+  const headers: Record<string, string> = {}
+  if (source.etag) headers.ETag = source.etag
+  if (source.lastModified) headers['Last-Modified'] = source.lastModified.toUTCString()
+  Object.assign(headers, options.headers)
 
-  if (isNotModified(request.headers, source)) {
-    return new Response(null, { status: 304, headers: common })
-  }
+  if (isNotModified(request.headers, source)) return new Response(null, { status: 304, headers })
 
-  const representation = { 'Accept-Ranges': 'bytes', 'Content-Type': source.contentType, ...common }
-  const range = ifRangeAllows(request.headers.get('if-range'), source)
+  headers['Accept-Ranges'] = 'bytes'
+  headers['Content-Type'] = source.contentType
+  let range = ifRangeAllows(request.headers.get('if-range'), source)
     ? parseRange(request.headers.get('range'), source.size)
     : NONE
+  const multipart =
+    range.kind === 'multi'
+      ? multipartByteranges(source, range.ranges, options.boundary ?? crypto.randomUUID().replaceAll('-', ''))
+      : undefined
+  if (multipart && multipart.length > MAX_MULTIPART_BYTES) range = NONE
 
   switch (range.kind) {
-    case 'none': {
-      const headers = { ...representation, 'Content-Length': String(source.size) }
+    case 'none':
+      headers['Content-Length'] = String(source.size)
       return new Response(isHead ? null : await source.body(), { status: 200, headers })
-    }
     case 'unsatisfiable':
       throw new RangeNotSatisfiableError(source.size)
-    case 'single': {
-      const headers = {
-        ...representation,
-        'Content-Range': `bytes ${range.start}-${range.end}/${source.size}`,
-        'Content-Length': String(range.end - range.start + 1),
-      }
+    case 'single':
+      headers['Content-Range'] = `bytes ${range.start}-${range.end}/${source.size}`
+      headers['Content-Length'] = String(range.end - range.start + 1)
       return new Response(isHead ? null : await source.body(range), { status: 206, headers })
-    }
     case 'multi': {
-      const boundary = options.boundary ?? crypto.randomUUID().replaceAll('-', '')
-      const multipart = multipartByteranges(source, range.ranges, boundary)
-      const headers = {
-        ...representation,
-        'Content-Type': `multipart/byteranges; boundary=${boundary}`,
-        'Content-Length': String(multipart.length),
-      }
-      return new Response(isHead ? null : multipart.stream(), { status: 206, headers })
+      const { boundary, length, bytes } = multipart as Multipart
+      headers['Content-Type'] = `multipart/byteranges; boundary=${boundary}`
+      headers['Content-Length'] = String(length)
+      return new Response(isHead ? null : await bytes(), { status: 206, headers })
     }
   }
 }
@@ -258,8 +286,14 @@ function isNotModified(headers: Headers, source: RangeSource): boolean {
   return since !== undefined && toHttpSeconds(source.lastModified) <= since
 }
 
-/** The multipart/byteranges body (RFC 9110 §14.6) with its exact length known up front. */
-function multipartByteranges(source: RangeSource, ranges: ByteRange[], boundary: string) {
+interface Multipart {
+  boundary: string
+  length: number
+  bytes(): Promise<Uint8Array<ArrayBuffer>>
+}
+
+/** The multipart/byteranges body (RFC 9110 §14.6): its exact length up front, its bytes read on demand. */
+function multipartByteranges(source: RangeSource, ranges: ByteRange[], boundary: string): Multipart {
   const encoder = new TextEncoder()
   const parts = ranges.map((range, index) => ({
     range,
@@ -272,44 +306,52 @@ function multipartByteranges(source: RangeSource, ranges: ByteRange[], boundary:
   const length =
     parts.reduce((sum, { range, head }) => sum + head.length + range.end - range.start + 1, 0) + tail.length
 
-  async function* chunks(): AsyncGenerator<Uint8Array> {
+  async function bytes(): Promise<Uint8Array<ArrayBuffer>> {
+    const out = new Uint8Array(length)
+    let offset = 0
     for (const { range, head } of parts) {
-      yield head
-      const body = await source.body(range)
-      yield* readChunks(body instanceof Blob ? body.stream() : body)
+      out.set(head, offset)
+      offset += head.length
+      const partLength = range.end - range.start + 1
+      await readExactly(await source.body(range), out.subarray(offset, offset + partLength))
+      offset += partLength
     }
-    yield tail
+    out.set(tail, offset)
+    return out
   }
-  // Pull-based so a slow client only ever holds one chunk in memory.
-  const stream = () => {
-    const iterator = chunks()
-    return new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        const next = await iterator.next()
-        if (next.done) controller.close()
-        else controller.enqueue(next.value)
-      },
-      async cancel() {
-        await iterator.return(undefined)
-      },
-    })
-  }
-  return { length, stream }
+  return { boundary, length, bytes }
 }
 
-async function* readChunks(stream: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
-  const reader = stream.getReader()
-  let finished = false
+/**
+ * Fills `into` from `body`, which must hold exactly that many bytes; a source that gives more (or never ends) is
+ * cancelled and the response fails, rather than growing memory.
+ */
+async function readExactly(body: RangeBody, into: Uint8Array): Promise<void> {
+  const expected = into.length
+  if (body instanceof Uint8Array) {
+    if (body.length !== expected) throw new Error(`a range of ${expected} bytes read ${body.length}`)
+    into.set(body)
+    return
+  }
+  if (body instanceof Blob) {
+    if (body.size !== expected) throw new Error(`a range of ${expected} bytes read ${body.size}`)
+    into.set(new Uint8Array(await body.arrayBuffer()))
+    return
+  }
+  const reader = body.getReader()
+  let read = 0
   try {
-    while (true) {
+    while (read < expected) {
       const { done, value } = await reader.read()
       if (done) break
-      yield value
+      if (read + value.length > expected) throw new Error(`a range of ${expected} bytes read more`)
+      into.set(value, read)
+      read += value.length
     }
-    finished = true
+    if (read !== expected) throw new Error(`a range of ${expected} bytes read ${read}`)
   } finally {
-    // An abandoned response must release the file handle or the S3 connection behind the stream.
-    if (!finished) await reader.cancel()
+    // Releases the file handle or the S3 connection behind the stream, whatever happened.
+    await reader.cancel().catch(() => {})
     reader.releaseLock()
   }
 }

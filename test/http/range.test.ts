@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { statSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -9,11 +10,13 @@ import {
   fileSource,
   ifNoneMatchMatches,
   ifRangeAllows,
+  MAX_MULTIPART_BYTES,
   parseRange,
   type RangeSource,
   serveRange,
 } from '../../src/http/range.ts'
-import { RangeNotSatisfiableError } from '../../src/platform/errors.ts'
+import { RangeNotSatisfiableError, ServiceUnavailableError } from '../../src/platform/errors.ts'
+import { MAX_BUFFERED_RANGE_BYTES, OpenFiles } from '../../src/platform/open-files.ts'
 
 describe('parseRange', () => {
   const size = 1000
@@ -351,24 +354,33 @@ describe('serveRange', () => {
     )
   })
 
-  test('cancelling a multipart response cancels the part stream being read', async () => {
-    let cancelled = false
-    const source: RangeSource = {
+  test('each multipart part stream is read for exactly its bytes, then cancelled', async () => {
+    let cancelled = 0
+    const endless = (): RangeSource => ({
       ...memorySource(),
       body: () =>
         new ReadableStream<Uint8Array>({
-          pull: (controller) => controller.enqueue(new Uint8Array(4)),
+          pull: (controller) => controller.enqueue(new Uint8Array(4).fill(7)),
           cancel: () => {
-            cancelled = true
+            cancelled++
           },
         }),
-    }
-    const response = await serveRange(get({ range: 'bytes=0-3,10-13' }), source)
-    const reader = (response.body as ReadableStream<Uint8Array>).getReader()
-    await reader.read()
-    await reader.read()
-    await reader.cancel()
-    expect(cancelled).toBe(true)
+    })
+    const response = await serveRange(get({ range: 'bytes=0-3,10-13' }), endless(), { boundary: 'b' })
+    expect(await response.text()).toContain('\x07\x07\x07\x07\r\n--b\r\n')
+    expect(cancelled).toBe(2)
+    // A source that gives more than the range asked for fails the response instead of growing memory.
+    await expect(serveRange(get({ range: 'bytes=0-2,10-12' }), endless())).rejects.toThrow('read more')
+    expect(cancelled).toBe(3)
+  })
+
+  test(`multipart bodies past ${MAX_MULTIPART_BYTES} bytes: Range is ignored, the whole representation is sent`, async () => {
+    const big = memorySource(new Uint8Array(MAX_MULTIPART_BYTES + 100))
+    const response = await serveRange(get({ range: `bytes=0-9,-${MAX_MULTIPART_BYTES}` }), big)
+    expect(response.status).toBe(200)
+    expect(response.headers.get('content-length')).toBe(String(MAX_MULTIPART_BYTES + 100))
+    const fits = await serveRange(get({ range: `bytes=0-9,-${MAX_MULTIPART_BYTES - 400}` }), big)
+    expect(fits.status).toBe(206)
   })
 
   test('zero-length representation', async () => {
@@ -403,6 +415,35 @@ describe('fileSource', () => {
     expect(response.headers.get('content-range')).toBe('bytes 35-35/36')
     expect(await response.text()).toBe('z')
     expect(await (await serveRange(get(), source)).text()).toBe('0123456789abcdefghijklmnopqrstuvwxyz')
+  })
+
+  test('small ranges come from a kept-open descriptor; large ones and the whole file stay BunFile slices', async () => {
+    const openFiles = new OpenFiles(2)
+    const identity = statSync(path)
+    const source = fileSource(Bun.file(path), {
+      size: 36,
+      lastModified,
+      smallRanges: { openFiles, path, identity },
+    })
+    const small = await source.body({ start: 3, end: 5 })
+    expect(small).toBeInstanceOf(Uint8Array)
+    expect(Buffer.from(small as Uint8Array).toString()).toBe('345')
+    expect(openFiles.size).toBe(1)
+    expect(await source.body()).toBeInstanceOf(Blob)
+    const big = fileSource(Bun.file(path), {
+      size: MAX_BUFFERED_RANGE_BYTES + 1,
+      lastModified,
+      smallRanges: { openFiles, path, identity },
+    })
+    expect(await big.body({ start: 0, end: MAX_BUFFERED_RANGE_BYTES })).toBeInstanceOf(Blob)
+    // Shorter on disk than its stat said: a 503 to retry, never a response shorter than its Content-Length.
+    const stale = fileSource(Bun.file(path), {
+      size: 100,
+      lastModified,
+      smallRanges: { openFiles, path, identity },
+    })
+    expect(() => stale.body({ start: 30, end: 59 })).toThrow(ServiceUnavailableError)
+    openFiles.closeAll()
   })
 
   test('a real server keeps our Content-Range on a sendfile slice', async () => {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { type RunningServer, startServer } from '../support/server.ts'
+import { until } from '../support/until.ts'
 import { chunkWebm, makeWebm, probe, type WebmChunk } from '../support/webm.ts'
 import { childProcesses, WsClient } from '../support/ws-client.ts'
 
@@ -49,16 +50,6 @@ async function feed(client: WsClient, list: WebmChunk[], gapMs = 150): Promise<v
   for (const chunk of list) {
     client.sendBinary(chunk.bytes)
     await Bun.sleep(gapMs)
-  }
-}
-
-async function until<T>(fn: () => T | Promise<T>, ok: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await fn()
-    if (ok(value)) return value
-    if (Date.now() > deadline) throw new Error(`timed out; last value ${JSON.stringify(value)}`)
-    await Bun.sleep(100)
   }
 }
 

@@ -1,3 +1,4 @@
+import { join } from 'node:path'
 import { closeServices, createServices, type Services } from '../../src/app-services.ts'
 import { loadConfig } from '../../src/config.ts'
 import { createApp } from '../../src/server.ts'
@@ -17,7 +18,14 @@ export interface InProcessApp {
  */
 export async function startInProcessApp(env: Record<string, string> = {}): Promise<InProcessApp> {
   const data = tempDir('airwave-app-')
-  const config = loadConfig({ DATA_DIR: data.path, JWT_SECRET: TEST_JWT_SECRET, NODE_ENV: 'test', ...env })
+  const config = loadConfig({
+    DATA_DIR: data.path,
+    // The track library watches its folder: keep it inside the temp dir, never the repository's ./uploads.
+    AUDIO_FILES_DIR: join(data.path, 'audio'),
+    JWT_SECRET: TEST_JWT_SECRET,
+    NODE_ENV: 'test',
+    ...env,
+  })
   const services = await createServices(config, { inMemoryDatabase: true })
   const app = createApp(services).listen({ port: 0, hostname: '127.0.0.1', reusePort: false })
   const port = app.server?.port

@@ -3,3 +3,4 @@
 export * from '../../audiobooks/schema.ts'
 export * from '../../identity/schema.ts'
 export * from '../../radio/schema.ts'
+export * from '../../tracks/schema.ts'

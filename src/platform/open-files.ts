@@ -1,0 +1,80 @@
+/**
+ * Small byte ranges of local files, read through a bounded cache of open read-only descriptors.
+ *
+ * Why: for a slice under about 1 MiB, `Bun.file(path).slice()` as a response body does not use sendfile(2); Bun
+ * opens the file, fstats it, preads the bytes into a buffer, sends them and hands the close to a worker thread, on
+ * every request. Reading the same bytes with one pread from a descriptor kept open copies exactly as much and
+ * halves the server's CPU per 64 KiB range (measured in test/bench/range.bench.ts). Larger ranges and whole files
+ * stay `Bun.file` slices, which Bun sends with sendfile(2).
+ */
+import { closeSync, openSync, readSync } from 'node:fs'
+
+/** Largest range read into memory; larger ones are left to sendfile(2). Below Bun's own pread threshold. */
+export const MAX_BUFFERED_RANGE_BYTES = 512 * 1024
+/** Most descriptors kept open; the least recently used is closed first. */
+const DEFAULT_MAX_OPEN_FILES = 64
+
+/** Which file a path named when it was stat'ed: a replaced file (same path, new inode) gets a new descriptor. */
+export interface FileIdentity {
+  dev: number
+  ino: number
+}
+
+export class OpenFiles {
+  private readonly open = new Map<string, FileIdentity & { fd: number }>()
+
+  constructor(readonly maxOpen = DEFAULT_MAX_OPEN_FILES) {}
+
+  /**
+   * `length` bytes of the file at `path` from `position`, or undefined when the file holds fewer (it shrank since
+   * `identity` was taken). `identity` must come from a stat of `path` made for this request.
+   */
+  read(
+    path: string,
+    identity: FileIdentity,
+    position: number,
+    length: number,
+  ): Uint8Array<ArrayBuffer> | undefined {
+    const fd = this.descriptor(path, identity)
+    // Every byte is overwritten by the read below (or the buffer is dropped), so it need not be zeroed.
+    const bytes = Buffer.allocUnsafe(length)
+    let filled = 0
+    while (filled < length) {
+      const read = readSync(fd, bytes, filled, length - filled, position + filled)
+      if (read === 0) return undefined
+      filled += read
+    }
+    return bytes
+  }
+
+  get size(): number {
+    return this.open.size
+  }
+
+  closeAll(): void {
+    for (const { fd } of this.open.values()) closeSync(fd)
+    this.open.clear()
+  }
+
+  private descriptor(path: string, identity: FileIdentity): number {
+    const cached = this.open.get(path)
+    if (cached && cached.dev === identity.dev && cached.ino === identity.ino) {
+      // Most recently used last, so eviction takes the first entry.
+      this.open.delete(path)
+      this.open.set(path, cached)
+      return cached.fd
+    }
+    if (cached) {
+      closeSync(cached.fd)
+      this.open.delete(path)
+    }
+    if (this.open.size >= this.maxOpen) {
+      const [oldestPath, oldest] = this.open.entries().next().value as [string, { fd: number }]
+      closeSync(oldest.fd)
+      this.open.delete(oldestPath)
+    }
+    const fd = openSync(path, 'r')
+    this.open.set(path, { fd, dev: identity.dev, ino: identity.ino })
+    return fd
+  }
+}
