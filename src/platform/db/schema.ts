@@ -2,4 +2,5 @@
 
 export * from '../../audiobooks/schema.ts'
 export * from '../../identity/schema.ts'
+export * from '../../playback/schema.ts'
 export * from '../../radio/schema.ts'
