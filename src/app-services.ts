@@ -17,6 +17,7 @@ import type { BlobStore } from './platform/storage/blob-store.ts'
 import { createBlobStore } from './platform/storage/index.ts'
 import { UrlSigner } from './platform/storage/url-signer.ts'
 import { RadioService } from './radio/service.ts'
+import { TrackService } from './tracks/service.ts'
 import { WsGateway } from './ws/gateway.ts'
 
 /** Everything long-lived the features share, built once from the config. */
@@ -42,6 +43,11 @@ export interface Services {
   /** Livestreams: one actor per stream key, FFmpeg children, HLS files under DATA_DIR/livestream. */
   livestream: LivestreamService
   livestreamLimits: LivestreamLimits
+  /**
+   * The track catalog (a `TrackCatalog`): AUDIO_FILES_DIR, scanned and watched, plus each user's uploads.
+   * Playback sessions look tracks up through `find`/`list` only.
+   */
+  tracks: TrackService
 }
 
 /** Local signed URLs use their own key, derived from JWT_SECRET, so a URL signature can never pass as a token's. */
@@ -95,6 +101,12 @@ export async function createServices(
     signedUrlTtl: config.signedUrlTtl,
     limits: config.audiobooks,
   })
+  const tracks = await TrackService.start({
+    db: database.db,
+    dataDir: config.dataDir,
+    audioFilesDir: config.audioFilesDir,
+    limits: config.tracks,
+  })
   const livestream = new LivestreamService(config, registry, gateway)
   const livestreamLimits = new LivestreamLimits(rateLimits, config.livestream)
   registerLivestreamSocket(gateway, livestream, livestreamLimits)
@@ -115,6 +127,7 @@ export async function createServices(
     radio: new RadioService({ config, registry, sse, db: database.db, blobs, apiKeys, rateLimits }),
     livestream,
     livestreamLimits,
+    tracks,
   }
 }
 
@@ -123,6 +136,7 @@ export async function closeServices(services: Services): Promise<void> {
   await services.registry.shutdown()
   services.inspector.stop()
   services.radio.close()
+  await services.tracks.close()
   services.redis?.disconnect()
   await services.database.close()
 }

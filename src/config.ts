@@ -37,6 +37,13 @@ export interface Config {
   ffmpegPath: string
   audiobooks: AudiobookLimits
   livestream: LivestreamConfig
+  tracks: TrackConfig
+}
+
+/** The track library's explicit limits (TRACK_* variables). */
+export interface TrackConfig {
+  /** Largest track upload, in bytes (TRACK_UPLOAD_MAX_MB). */
+  uploadMaxBytes: number
 }
 
 /** Explicit bounds on audiobook uploads and processing (AUDIOBOOK_* variables). */
@@ -151,6 +158,7 @@ export function loadConfig(env: Env = process.env): Config {
   const port = int(env, 'PORT', 3000, 0, 65535)
   const host = str(env, 'HOST') ?? '0.0.0.0'
   const dataDir = resolve(str(env, 'DATA_DIR') ?? './data')
+  const audioFilesDir = resolve(str(env, 'AUDIO_FILES_DIR') ?? './uploads/audio')
 
   let jwtSecret = str(env, 'JWT_SECRET')
   const jwtSecretGenerated = jwtSecret === undefined
@@ -191,7 +199,7 @@ export function loadConfig(env: Env = process.env): Config {
     host,
     dataDir,
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
-    audioFilesDir: resolve(str(env, 'AUDIO_FILES_DIR') ?? './uploads/audio'),
+    audioFilesDir,
     jwtSecret,
     jwtSecretGenerated,
     ingestApiKeys: (str(env, 'INGEST_API_KEYS') ?? '')
@@ -212,7 +220,21 @@ export function loadConfig(env: Env = process.env): Config {
     ffmpegPath: str(env, 'FFMPEG_PATH') ?? 'ffmpeg',
     audiobooks: audiobookLimits(env),
     livestream: livestreamConfig(env),
+    tracks: trackConfig(env, dataDir, audioFilesDir),
   }
+}
+
+function trackConfig(env: Env, dataDir: string, audioFilesDir: string): TrackConfig {
+  // Uploads are private to their owner: if the shared library folder overlapped them, everyone would see them.
+  const uploadsDir = join(dataDir, 'uploads')
+  const inside = (child: string, parent: string) => child === parent || child.startsWith(`${parent}/`)
+  if (inside(audioFilesDir, uploadsDir) || inside(uploadsDir, audioFilesDir)) {
+    throw new ConfigError(
+      `AUDIO_FILES_DIR=${audioFilesDir} overlaps ${uploadsDir}, where private uploads are kept: use another folder`,
+    )
+  }
+  // The server's own body limit (main.ts) is 2 GiB; an upload must fit under it with its multipart framing.
+  return { uploadMaxBytes: int(env, 'TRACK_UPLOAD_MAX_MB', 200, 1, 2000) * MIB }
 }
 
 function audiobookLimits(env: Env): AudiobookLimits {

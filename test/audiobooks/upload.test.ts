@@ -1,7 +1,8 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { chapterTitlesFrom, cleanTitle, stageUpload, type UploadLimits } from '../../src/audiobooks/upload.ts'
+import { chapterTitlesFrom, stageUpload, type UploadLimits } from '../../src/audiobooks/upload.ts'
+import { cleanTitle } from '../../src/platform/display-text.ts'
 import { AppError } from '../../src/platform/errors.ts'
 import { tempDir } from '../support/tmp.ts'
 
