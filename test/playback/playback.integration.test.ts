@@ -310,16 +310,28 @@ describe('playback sessions against the real server', () => {
         expect(String(reply.data.message)).toContain(mentions)
       }
       // Text that is not JSON, and JSON numbers too large to be finite (1e999 parses as Infinity).
-      const raw = (text: string) => (ws as unknown as { ws: WebSocket }).ws.send(text)
       for (const text of [
         '{"event":"playTrack","data":',
         `{"event":"updateStreaming","data":{"trackId":"${tracks.a}","currentTime":1e999,"isPlaying":true}}`,
       ]) {
         const from = ws.frames.length
-        raw(text)
+        ws.sendText(text)
         const reply = await ws.next(() => true, 10_000, from)
         expect(reply).toMatchObject({ event: 'error', data: { code: 'INVALID_MESSAGE' } })
       }
+      // The same checks on REST bodies: 400 in the error shape.
+      for (const body of [{ currentTime: -1, isPlaying: true }, { currentTime: 1 }, undefined]) {
+        const refused = await api(server, `/tracks/update-state/${tracks.a}`, aliceToken, {
+          method: 'POST',
+          body,
+        })
+        expect(refused.status).toBe(400)
+        expect(refused.body).toMatchObject({ status: 'error', code: 'VALIDATION' })
+      }
+      const negative = await api(server, `/api/tracks/play/${tracks.a}`, aliceToken, {
+        body: { currentTime: -5 },
+      })
+      expect(negative.status).toBe(400)
       await Promise.all([d.alicePhone, d.aliceLaptop].map(settled))
       expect(sessionEvents(d.alicePhone)).toEqual([])
       expect(sessionEvents(d.aliceLaptop)).toEqual([])
