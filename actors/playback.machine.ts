@@ -11,8 +11,10 @@
  * restored session (another track, play/pause, or a position more than DRIFT_TOLERANCE_S away from where the
  * last saved session says the listener is), at most once per SAVE_INTERVAL_MS (later ones coalesce into one
  * write at the end of the interval). Straight playback therefore writes nothing: the saved row extrapolates
- * to the same place. `flush` (shutdown) saves whatever is newer than the last write. A session without any
- * change for SESSION_IDLE_MS flushes and ends; the next access restores it from what was saved.
+ * to the same place. `flush` (shutdown) saves whatever is newer than the last write. Every SESSION_IDLE_MS the
+ * session checks whether it changed since the last check; if not, it flushes and ends (so one to two intervals
+ * after its last change), and the next access restores it from what was saved. One timer per interval, not one
+ * per change: rescheduling a timer on every update costs more than the update itself at thousands per second.
  *
  * Pure: the server provides `announce` (the user's sockets) and `save` (the database) with `.provide()`.
  */
@@ -22,8 +24,8 @@ import { type ActorRefFrom, assign, setup } from 'xstate'
 export const SAVE_INTERVAL_MS = 1000
 /** A position this close to where the saved session extrapolates to is not worth a write. */
 export const DRIFT_TOLERANCE_S = 2
-/** A session with no change for this long is saved and its actor ends (memory stays bounded by activity). */
-export const SESSION_IDLE_MS = 15 * 60_000
+/** How often a session checks it is still in use; one without a change for a whole interval is saved and ends. */
+export const SESSION_IDLE_MS = 10 * 60_000
 
 export interface PlaybackSession {
   trackId: string
@@ -60,6 +62,7 @@ export type PlaybackEvent =
   /** Save anything newer than the last write now (server shutdown). */
   | { type: 'flush' }
   | { type: 'save.cooled' }
+  | { type: 'idle.check' }
 
 /** The server event each accepted change is announced with. */
 const ANNOUNCEMENTS = { play: 'trackPlaying', pause: 'trackPaused', update: 'trackUpdated' } as const
@@ -75,6 +78,8 @@ export interface PlaybackContext {
   saveThrottle: 'ready' | 'cooling' | 'queued'
   /** Changes refused because they were older than the session. */
   staleCount: number
+  /** A change was accepted since the last idle check. */
+  changedSinceCheck: boolean
 }
 
 /** Where the listener is at `now` (epoch ms): on from `position` while playing, never past the track's end. */
@@ -126,8 +131,8 @@ const playbackSetup = setup({
       context.session !== null && 'at' in event && event.at < context.session.updatedAt,
     playsOn: ({ event }) => event.type === 'update' && event.playing,
     restoresPlaying: ({ event }) => event.type === 'restore' && event.session.playing,
+    changedSinceCheck: ({ context }) => context.changedSinceCheck,
   },
-  delays: { idle: SESSION_IDLE_MS },
 })
 
 export const playbackMachine = playbackSetup
@@ -136,7 +141,7 @@ export const playbackMachine = playbackSetup
       accept: playbackSetup.enqueueActions(({ context, event, enqueue }) => {
         if (event.type !== 'play' && event.type !== 'pause' && event.type !== 'update') return
         const session = nextSession(context.session, event)
-        enqueue.assign({ session })
+        enqueue.assign({ session, changedSinceCheck: true })
         if (worthSaving(context.saved, session)) {
           if (context.saveThrottle === 'ready') {
             enqueue.assign({ saved: session, saveThrottle: 'cooling' })
@@ -161,6 +166,11 @@ export const playbackMachine = playbackSetup
         enqueue({ type: 'save', params: { userId: context.userId, session: context.session } })
         enqueue.raise({ type: 'save.cooled' }, { id: 'save', delay: SAVE_INTERVAL_MS })
       }),
+      /** Schedules the next idle check. */
+      armIdleCheck: playbackSetup.enqueueActions(({ enqueue }) => {
+        enqueue.assign({ changedSinceCheck: false })
+        enqueue.raise({ type: 'idle.check' }, { id: 'idle', delay: SESSION_IDLE_MS })
+      }),
       flush: playbackSetup.enqueueActions(({ context, enqueue }) => {
         if (!context.session || context.session === context.saved) return
         enqueue.cancel('save')
@@ -177,9 +187,10 @@ export const playbackMachine = playbackSetup
       saved: null,
       saveThrottle: 'ready',
       staleCount: 0,
+      changedSinceCheck: false,
     }),
+    entry: 'armIdleCheck',
     initial: 'idle',
-    // Every change leaves the current state and enters its target, so the idle timer starts again.
     on: {
       play: [
         { guard: 'isStale', actions: 'countStale' },
@@ -200,6 +211,7 @@ export const playbackMachine = playbackSetup
       ],
       'save.cooled': { actions: 'cool' },
       flush: { actions: 'flush' },
+      'idle.check': [{ guard: 'changedSinceCheck', actions: 'armIdleCheck' }, { target: '.closed' }],
     },
     states: {
       idle: {
@@ -209,10 +221,9 @@ export const playbackMachine = playbackSetup
             { target: 'paused', actions: 'restore' },
           ],
         },
-        after: { idle: 'closed' },
       },
-      playing: { after: { idle: 'closed' } },
-      paused: { after: { idle: 'closed' } },
+      playing: {},
+      paused: {},
       closed: { type: 'final', entry: 'flush' },
     },
   })

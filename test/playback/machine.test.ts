@@ -211,20 +211,34 @@ describe('playback machine', () => {
     expect(h.saved).toHaveLength(2)
   })
 
-  test('a session unchanged for SESSION_IDLE_MS is flushed and ends; any change restarts that wait', () => {
+  test('a session with no change for a whole SESSION_IDLE_MS interval is flushed and ends at the next check', () => {
     const h = harness()
     const long = { duration: 3600 }
     h.play(0, long)
+    // The first check sees the play and waits another interval.
+    h.clock.increment(SESSION_IDLE_MS)
+    expect(h.actor.getSnapshot().status).toBe('active')
     h.clock.increment(SESSION_IDLE_MS - 1000)
-    h.update(SESSION_IDLE_MS / 1000 - 1, true, long)
-    h.clock.increment(SESSION_IDLE_MS - 1)
+    h.update((2 * SESSION_IDLE_MS - 1000) / 1000, true, long)
+    // A change during an interval keeps it for the next one.
+    h.clock.increment(1000)
     expect(h.actor.getSnapshot().status).toBe('active')
     expect(h.saved).toHaveLength(1)
+    h.clock.increment(SESSION_IDLE_MS - 1)
+    expect(h.actor.getSnapshot().status).toBe('active')
     h.clock.increment(1)
     expect(h.actor.getSnapshot().status).toBe('done')
     expect(h.state()).toBe('closed')
+    // The flush wrote the update the throttle had let pass.
     expect(h.saved).toHaveLength(2)
-    expect(h.saved[1]).toMatchObject({ updatedAt: T0 + SESSION_IDLE_MS - 1000 })
+    expect(h.saved[1]).toMatchObject({ updatedAt: T0 + 2 * SESSION_IDLE_MS - 1000 })
+  })
+
+  test('an actor that never had a session ends at the first check, writing nothing', () => {
+    const h = harness()
+    h.clock.increment(SESSION_IDLE_MS)
+    expect(h.actor.getSnapshot().status).toBe('done')
+    expect(h.saved).toEqual([])
   })
 
   test('a restored playing session keeps extrapolating; a restored paused one stays put', () => {
