@@ -16,6 +16,7 @@ import { nativeVersion } from './platform/native.ts'
 import { LocalBlobStore } from './platform/storage/local-blob-store.ts'
 import { playbackRoutes } from './playback/routes.ts'
 import { radioRoutes } from './radio/routes.ts'
+import { trackRoutes } from './tracks/routes.ts'
 import { webRoutes } from './web/routes.ts'
 
 /** Composes the feature plugins into the app; nothing else lives here. */
@@ -70,6 +71,7 @@ export function createApp(services: Services) {
     .use(audiobookRoutes(services.tokens, services.audiobooks))
     .use(playbackRoutes(services.tokens, services.playback))
     .use(radioRoutes(services.radio, services.blobs, config.publicUrl))
+    .use(trackRoutes(services.tokens, services.tracks))
     .use(webRoutes)
     .use(
       livestreamRoutes({

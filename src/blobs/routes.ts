@@ -1,7 +1,8 @@
 /** Serves the local blob store's signed URLs: `GET`/`HEAD /blobs/<key>?expires=…&sig=…` with range support. */
 import { Elysia } from 'elysia'
+import { passThrough } from '../http/pass-through.ts'
 import { fileSource, serveRange } from '../http/range.ts'
-import { AppError, BadRequestError, ForbiddenError, NotFoundError } from '../platform/errors.ts'
+import { BadRequestError, ForbiddenError, MethodNotAllowedError, NotFoundError } from '../platform/errors.ts'
 import type { LocalBlobStore } from '../platform/storage/local-blob-store.ts'
 import type { UrlSigner } from '../platform/storage/url-signer.ts'
 
@@ -12,9 +13,9 @@ export function blobRoutes(store: LocalBlobStore, signer: UrlSigner) {
   // (and reports Content-Length: 0 for our empty HEAD body), even when a HEAD route exists.
   return new Elysia().all(
     '/blobs/*',
-    async ({ request }) => {
+    async ({ request, set }) => {
       if (request.method !== 'GET' && request.method !== 'HEAD') {
-        throw new AppError(405, 'METHOD_NOT_ALLOWED', 'Method not allowed', { Allow: 'GET, HEAD' })
+        throw new MethodNotAllowedError('GET, HEAD')
       }
       const url = new URL(request.url)
       const key = decodeKey(url.pathname.slice(ROUTE_PREFIX.length))
@@ -38,7 +39,8 @@ export function blobRoutes(store: LocalBlobStore, signer: UrlSigner) {
       }
       if (contentDisposition !== undefined) headers['Content-Disposition'] = contentDisposition
       const source = fileSource(file, { ...info, contentType: contentType ?? info.contentType })
-      return serveRange(request, source, { headers })
+      // Kept as is by Elysia, so Bun sends the file slice with sendfile(2) instead of streaming it through JS.
+      return passThrough(await serveRange(request, source, { headers }), set)
     },
     { detail: { hide: true } },
   )

@@ -206,43 +206,35 @@ export async function serveRange(
   options: ServeRangeOptions = {},
 ): Promise<Response> {
   const isHead = request.method === 'HEAD'
-  const validatorHeaders: Record<string, string> = {}
-  if (source.etag) validatorHeaders.ETag = source.etag
-  if (source.lastModified) validatorHeaders['Last-Modified'] = source.lastModified.toUTCString()
-  const common = { ...validatorHeaders, ...options.headers }
+  // One headers object, filled as the answer takes shape: this runs for every range a player fetches.
+  const headers: Record<string, string> = {}
+  if (source.etag) headers.ETag = source.etag
+  if (source.lastModified) headers['Last-Modified'] = source.lastModified.toUTCString()
+  Object.assign(headers, options.headers)
 
-  if (isNotModified(request.headers, source)) {
-    return new Response(null, { status: 304, headers: common })
-  }
+  if (isNotModified(request.headers, source)) return new Response(null, { status: 304, headers })
 
-  const representation = { 'Accept-Ranges': 'bytes', 'Content-Type': source.contentType, ...common }
+  headers['Accept-Ranges'] = 'bytes'
+  headers['Content-Type'] = source.contentType
   const range = ifRangeAllows(request.headers.get('if-range'), source)
     ? parseRange(request.headers.get('range'), source.size)
     : NONE
 
   switch (range.kind) {
-    case 'none': {
-      const headers = { ...representation, 'Content-Length': String(source.size) }
+    case 'none':
+      headers['Content-Length'] = String(source.size)
       return new Response(isHead ? null : await source.body(), { status: 200, headers })
-    }
     case 'unsatisfiable':
       throw new RangeNotSatisfiableError(source.size)
-    case 'single': {
-      const headers = {
-        ...representation,
-        'Content-Range': `bytes ${range.start}-${range.end}/${source.size}`,
-        'Content-Length': String(range.end - range.start + 1),
-      }
+    case 'single':
+      headers['Content-Range'] = `bytes ${range.start}-${range.end}/${source.size}`
+      headers['Content-Length'] = String(range.end - range.start + 1)
       return new Response(isHead ? null : await source.body(range), { status: 206, headers })
-    }
     case 'multi': {
       const boundary = options.boundary ?? crypto.randomUUID().replaceAll('-', '')
       const multipart = multipartByteranges(source, range.ranges, boundary)
-      const headers = {
-        ...representation,
-        'Content-Type': `multipart/byteranges; boundary=${boundary}`,
-        'Content-Length': String(multipart.length),
-      }
+      headers['Content-Type'] = `multipart/byteranges; boundary=${boundary}`
+      headers['Content-Length'] = String(multipart.length)
       return new Response(isHead ? null : multipart.stream(), { status: 206, headers })
     }
   }

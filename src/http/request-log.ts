@@ -15,11 +15,18 @@ export const requestLog = new Elysia({ name: 'request-log' })
   .onAfterResponse({ as: 'global' }, (ctx) => {
     const { request, set, path } = ctx
     const route = (ctx as { route?: string }).route ?? 'unmatched'
-    const { requestId, requestStartedAt } = ctx as unknown as {
+    const { requestId, requestStartedAt, responseValue } = ctx as unknown as {
       requestId?: string
       requestStartedAt?: number
+      responseValue?: unknown
     }
-    const status = typeof set.status === 'number' ? set.status : 200
+    // A handler that returns its own Response (a 206 with a file body) carries its status there, not in `set`.
+    const status =
+      responseValue instanceof Response
+        ? responseValue.status
+        : typeof set.status === 'number'
+          ? set.status
+          : 200
     const seconds = requestStartedAt === undefined ? 0 : (performance.now() - requestStartedAt) / 1000
     metrics.httpRequests.inc({ method: request.method, route, status: String(status) })
     metrics.httpDuration.observe({ method: request.method, route }, seconds)

@@ -1,11 +1,17 @@
 import { jwt } from '@elysiajs/jwt'
 import { Elysia } from 'elysia'
 import { UnauthorizedError } from '../platform/errors.ts'
+import { VerifiedTokenCache } from './token-cache.ts'
 
 export interface Identity {
   userId: string
   role: 'admin' | 'user'
 }
+
+/** Most verified tokens remembered at once (a few hundred bytes each). */
+export const TOKEN_CACHE_MAX_ENTRIES = 10_000
+/** Longest a verified token is trusted without checking its signature again. */
+export const TOKEN_CACHE_MAX_AGE_MS = 60_000
 
 const TTL_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 }
 
@@ -20,10 +26,15 @@ export function parseTtl(text: string): number {
 
 /**
  * HS256 JWTs through @elysiajs/jwt. Verification pins the algorithm (so `alg: none` and other
- * algorithms are refused), requires `sub` and honours `exp`.
+ * algorithms are refused), requires `sub` and honours `exp`. Verified tokens are remembered briefly
+ * (VerifiedTokenCache: never past their `exp`), since JWTs cannot be revoked anyway.
  */
 export class TokenService {
   private readonly jwt
+  private readonly verified = new VerifiedTokenCache<Identity>(
+    TOKEN_CACHE_MAX_ENTRIES,
+    TOKEN_CACHE_MAX_AGE_MS,
+  )
 
   constructor(secret: string) {
     this.jwt = new Elysia().use(jwt({ name: 'jwt', secret, alg: 'HS256' })).decorator.jwt
@@ -39,11 +50,19 @@ export class TokenService {
 
   /** The identity in `token`, or UnauthorizedError when it is expired, malformed, forged or unsigned. */
   async verify(token: string): Promise<Identity> {
+    const cached = this.verified.get(token)
+    if (cached) return cached
     const payload = await this.jwt.verify(token, { algorithms: ['HS256'], requiredClaims: ['sub'] })
     if (!payload || typeof payload.sub !== 'string' || payload.sub === '') {
       throw new UnauthorizedError('Invalid or expired token', 'INVALID_TOKEN')
     }
-    return { userId: payload.sub, role: payload.role === 'admin' ? 'admin' : 'user' }
+    const identity: Identity = Object.freeze({
+      userId: payload.sub,
+      role: payload.role === 'admin' ? 'admin' : 'user',
+    })
+    const expiresAtMs = typeof payload.exp === 'number' ? payload.exp * 1000 : Number.POSITIVE_INFINITY
+    this.verified.set(token, identity, expiresAtMs)
+    return identity
   }
 }
 

@@ -5,7 +5,7 @@ import { Elysia } from 'elysia'
 import { fileSource, serveRange } from '../http/range.ts'
 import { authPlugin } from '../identity/auth-plugin.ts'
 import type { TokenService } from '../identity/tokens.ts'
-import { AppError, ForbiddenError, NotFoundError } from '../platform/errors.ts'
+import { ForbiddenError, MethodNotAllowedError, NotFoundError } from '../platform/errors.ts'
 import type { RateLimiter } from '../platform/rate-limit.ts'
 import type { LivestreamLimits } from './limits.ts'
 import { FileParams, PlaylistQuery, StartBody, StopBody, StreamParams } from './model.ts'
@@ -230,7 +230,7 @@ export function livestreamRoutes({ service, limits, tokens, publicUrl }: Deps) {
       '/livestream/:streamId/:file',
       async ({ params: { streamId, file }, query, request, server }) => {
         if (request.method !== 'GET' && request.method !== 'HEAD') {
-          throw new AppError(405, 'METHOD_NOT_ALLOWED', 'Method not allowed', { Allow: 'GET, HEAD' })
+          throw new MethodNotAllowedError('GET, HEAD')
         }
         await limits.httpStream.consume(clientIp(server, request))
         const dir = service.streamDir(streamId)

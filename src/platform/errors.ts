@@ -41,6 +41,13 @@ export class NotFoundError extends AppError {
   }
 }
 
+export class MethodNotAllowedError extends AppError {
+  /** `allow` lists the methods the resource does answer, e.g. `GET, HEAD`. */
+  constructor(allow: string) {
+    super(405, 'METHOD_NOT_ALLOWED', 'Method not allowed', { Allow: allow })
+  }
+}
+
 export class ConflictError extends AppError {
   constructor(message: string, code = 'CONFLICT') {
     super(409, code, message)

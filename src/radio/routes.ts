@@ -1,7 +1,7 @@
 import { Elysia } from 'elysia'
 import { readJsonBody } from '../http/json-body.ts'
 import { blobSource, fileSource, type RangeSource, serveRange } from '../http/range.ts'
-import { AppError, NotFoundError, ServiceUnavailableError } from '../platform/errors.ts'
+import { MethodNotAllowedError, NotFoundError, ServiceUnavailableError } from '../platform/errors.ts'
 import { log } from '../platform/log.ts'
 import type { BlobStore } from '../platform/storage/blob-store.ts'
 import { LocalBlobStore } from '../platform/storage/local-blob-store.ts'
@@ -14,10 +14,6 @@ import {
   parseIngestBody,
 } from './model.ts'
 import type { RadioService } from './service.ts'
-
-function methodNotAllowed(allow: string): AppError {
-  return new AppError(405, 'METHOD_NOT_ALLOWED', 'Method not allowed', { Allow: allow })
-}
 
 /** Database trouble on a read is a 503 in the radio shape, not a 500. */
 async function fromDatabase<T>(read: () => Promise<T>): Promise<T> {
@@ -70,7 +66,7 @@ export function radioRoutes(radio: RadioService, blobs: BlobStore, publicUrl: st
     request: Request
     server: import('bun').Server<unknown> | null
   }) => {
-    if (request.method !== 'POST') throw methodNotAllowed('POST')
+    if (request.method !== 'POST') throw new MethodNotAllowedError('POST')
     await radio.limit(server?.requestIP(request)?.address ?? 'unknown')
     await radio.authorize(request.headers.get('authorization'))
     const chunk = parseIngestBody(await readJsonBody(request, MAX_INGEST_BODY_BYTES))
@@ -96,7 +92,7 @@ export function radioRoutes(radio: RadioService, blobs: BlobStore, publicUrl: st
     server: import('bun').Server<unknown> | null
     query: Record<string, string | undefined>
   }) => {
-    if (request.method !== 'GET' && request.method !== 'HEAD') throw methodNotAllowed('GET')
+    if (request.method !== 'GET' && request.method !== 'HEAD') throw new MethodNotAllowedError('GET')
     return radio.listen(request, server, query.slot)
   }
 
@@ -117,7 +113,8 @@ export function radioRoutes(radio: RadioService, blobs: BlobStore, publicUrl: st
     .all(
       '/api/v1/transmissions/:id/recording',
       async ({ request, params }) => {
-        if (request.method !== 'GET' && request.method !== 'HEAD') throw methodNotAllowed('GET, HEAD')
+        if (request.method !== 'GET' && request.method !== 'HEAD')
+          throw new MethodNotAllowedError('GET, HEAD')
         const row = await fromDatabase(() => radio.history.get(params.id))
         if (!row) throw new NotFoundError('Transmission not found', 'TRANSMISSION_NOT_FOUND')
         if (!row.recordingKey) throw new NotFoundError('This transmission was not recorded', 'NOT_RECORDED')
