@@ -5,6 +5,7 @@
 import { t } from 'elysia'
 import { type PlaybackSession, positionAt } from '../../actors/playback.machine.ts'
 import type { Track } from '../tracks/catalog.ts'
+import { trackJson } from '../tracks/model.ts'
 
 /** The longest position accepted (seconds): a week, far past any track. */
 export const MAX_POSITION_S = 7 * 24 * 3600
@@ -70,8 +71,8 @@ export interface SessionView {
   isPlaying: boolean
   /** ISO 8601 time of the last change, null before the first. */
   updatedAt: string | null
-  /** The catalog's track, or null (no session, or the track is gone from the library). */
-  track: Track | null
+  /** The track as `GET /api/tracks` shows it, or null (no session, or the track is gone from the library). */
+  track: ReturnType<typeof trackJson> | null
   /** The device that made the last change. */
   deviceId: string | null
 }
@@ -92,7 +93,7 @@ export function sessionView(session: PlaybackSession | null, track: Track | null
     currentTime: positionAt(session, now),
     isPlaying: session.playing,
     updatedAt: new Date(session.updatedAt).toISOString(),
-    track,
+    track: track ? trackJson(track) : null,
     deviceId: session.deviceId,
   }
 }

@@ -5,14 +5,14 @@
 import { Elysia } from 'elysia'
 import { authPlugin } from '../identity/auth-plugin.ts'
 import type { TokenService } from '../identity/tokens.ts'
-import { MoveBody, type SessionView, TrackParams, UpdateBody } from './model.ts'
+import { success } from '../tracks/model.ts'
+import { MoveBody, TrackParams, UpdateBody } from './model.ts'
 import { actingUser, type PlaybackService } from './service.ts'
 
 /** The device name HTTP changes are recorded under. */
 export const HTTP_DEVICE = 'http'
 
 const tags = ['playback']
-const reply = (session: SessionView) => ({ status: 'success' as const, data: session })
 
 export function playbackRoutes(tokens: TokenService, playback: PlaybackService) {
   const controls = (prefix: string) =>
@@ -29,7 +29,7 @@ export function playbackRoutes(tokens: TokenService, playback: PlaybackService) 
             deviceId: HTTP_DEVICE,
             timestamp: body?.timestamp,
           })
-          return reply(session)
+          return success(session)
         },
         {
           auth: true,
@@ -49,7 +49,7 @@ export function playbackRoutes(tokens: TokenService, playback: PlaybackService) 
             deviceId: HTTP_DEVICE,
             timestamp: body?.timestamp,
           })
-          return reply(session)
+          return success(session)
         },
         {
           auth: true,
@@ -70,7 +70,7 @@ export function playbackRoutes(tokens: TokenService, playback: PlaybackService) 
             deviceId: HTTP_DEVICE,
             timestamp: body.timestamp,
           })
-          return reply(session)
+          return success(session)
         },
         {
           auth: true,
@@ -79,7 +79,7 @@ export function playbackRoutes(tokens: TokenService, playback: PlaybackService) 
           detail: { summary: 'Set the position and whether it plays', tags },
         },
       )
-      .get(`${prefix}/current-state`, async ({ user }) => reply(await playback.current(user.userId)), {
+      .get(`${prefix}/current-state`, async ({ user }) => success(await playback.current(user.userId)), {
         auth: true,
         detail: { summary: "The caller's playback session", tags },
       })

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { join } from 'node:path'
 import { type RunningServer, startServer } from '../support/server.ts'
 import { tempDir } from '../support/tmp.ts'
 import type { Frame, WsClient } from '../support/ws-client.ts'
@@ -69,15 +70,13 @@ describe('playback sessions against the real server', () => {
         d.alicePhone.nextEvent('trackPlaying'),
         d.aliceLaptop.nextEvent('trackPlaying'),
       ])
+      // `track` is the track exactly as the library lists it.
+      const library = (await api(server, '/api/tracks', aliceToken)).body.data as Array<{ id: string }>
+      const listed = library.find((t) => t.id === tracks.a)
+      expect(listed).toMatchObject({ title: 'song-a', format: 'mp3', uploaded: false })
       for (const frame of [alicePhone, aliceLaptop]) {
         expectSession(frame.data, { trackId: tracks.a, isPlaying: true, deviceId: 'alice-phone' }, 5)
-        expect(frame.data.track).toMatchObject({
-          id: tracks.a,
-          title: 'song-a',
-          format: 'mp3',
-          ownerId: null,
-        })
-        expect(Number((frame.data.track as { duration: number }).duration)).toBeCloseTo(30, 0)
+        expect(frame.data.track).toEqual(listed as object)
       }
       expect(aliceLaptop.data.updatedAt).toBe(alicePhone.data.updatedAt)
 
@@ -236,6 +235,36 @@ describe('playback sessions against the real server', () => {
       expect((await api(server, '/tracks/current-state', undefined)).status).toBe(401)
     } finally {
       anonymous.close()
+      d.close()
+    }
+  })
+
+  test("another user's upload is TRACK_NOT_FOUND for everyone else; its owner plays it", async () => {
+    const d = await devices()
+    try {
+      const form = new FormData()
+      form.append('file', Bun.file(join(audio.path, 'song-b.mp3')), 'bobs-own.mp3')
+      const uploaded = await fetch(`${server.url}/api/tracks`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${bobToken}` },
+        body: form,
+      })
+      expect(uploaded.status).toBe(201)
+      const upload = ((await uploaded.json()) as { data: { id: string } }).data.id
+      const refused = await d.alicePhone.request('playTrack', { trackId: upload }, ['error', 'trackPlaying'])
+      expect(refused).toEqual({
+        event: 'error',
+        data: { code: 'TRACK_NOT_FOUND', message: `Track ${upload} not found` },
+      })
+      expect((await api(server, `/api/tracks/play/${upload}`, aliceToken, { method: 'POST' })).status).toBe(
+        404,
+      )
+      d.bobLaptop.emit('playTrack', { trackId: upload, currentTime: 1 })
+      const played = await d.bobPhone.nextEvent('trackPlaying')
+      expect(played.data).toMatchObject({ trackId: upload, track: { id: upload, uploaded: true } })
+      await settled(d.aliceLaptop)
+      expect(sessionEvents(d.aliceLaptop)).toEqual([])
+    } finally {
       d.close()
     }
   })

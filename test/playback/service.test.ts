@@ -5,6 +5,7 @@ import { openDatabase } from '../../src/platform/db/index.ts'
 import { PLAYBACK_KIND, PlaybackService, TrackNotFoundError } from '../../src/playback/service.ts'
 import { SessionStore } from '../../src/playback/store.ts'
 import type { Track, TrackCatalog } from '../../src/tracks/catalog.ts'
+import { trackJson } from '../../src/tracks/model.ts'
 import { WsGateway } from '../../src/ws/gateway.ts'
 
 const track = (id: string, ownerId: string | null): Track => ({
@@ -48,7 +49,7 @@ describe('playback service', () => {
   test("a user's own upload and the library play; someone else's upload is TRACK_NOT_FOUND and changes nothing", async () => {
     const mine = await service.change('alice', { type: 'play', trackId: 'alice-upload', deviceId: 'phone' })
     expect(mine).toMatchObject({ applied: true, session: { trackId: 'alice-upload', isPlaying: true } })
-    expect(mine.session.track).toEqual(TRACKS[1] as Track)
+    expect(mine.session.track).toEqual(trackJson(TRACKS[1] as Track))
     const before = await service.current('alice')
     await expect(
       service.change('alice', { type: 'play', trackId: 'bob-upload', deviceId: 'phone' }),
