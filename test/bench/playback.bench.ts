@@ -8,6 +8,7 @@
  *
  *   bun test/bench/playback.bench.ts          (BENCH_SECONDS=30, BENCH_USERS=1000 by default)
  */
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { libraryTrackId } from '../../src/tracks/library.ts'
 import { makeTone } from '../audiobooks/fixtures.ts'
@@ -34,6 +35,7 @@ interface ClientResult {
 interface Target {
   name: string
   base: string
+  pid: number
   stop(): Promise<void>
   /** Session rows written so far (Airwave only). */
   rowsWritten?(): Promise<number>
@@ -48,6 +50,7 @@ async function airwave(): Promise<Target> {
   return {
     name: 'airwave',
     base: server.url,
+    pid: server.process.pid,
     stop: async () => void (await server.stop()),
     rowsWritten: async () => {
       const text = await (await fetch(`${server.url}/metrics`)).text()
@@ -68,6 +71,7 @@ async function floor(): Promise<Target> {
   return {
     name: 'floor (bare Bun.serve relay)',
     base: `http://127.0.0.1:${/listening on (\d+)/.exec(text)?.[1]}`,
+    pid: proc.pid,
     stop: async () => {
       proc.kill()
       await proc.exited
@@ -75,7 +79,14 @@ async function floor(): Promise<Target> {
   }
 }
 
-async function run(target: Target): Promise<ClientResult & { rows?: number }> {
+/** CPU seconds (user + system) the process has used so far, from /proc. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
+async function run(target: Target): Promise<ClientResult & { rows?: number; cpu: number }> {
   const before = await target.rowsWritten?.()
   const client = Bun.spawn(
     [
@@ -91,11 +102,14 @@ async function run(target: Target): Promise<ClientResult & { rows?: number }> {
     ],
     { stdout: 'pipe', stderr: 'inherit' },
   )
+  // The server's CPU over the whole client run (connecting included), per second of load.
+  const cpuBefore = cpuSeconds(target.pid)
   const output = await new Response(client.stdout).text()
   await client.exited
+  const cpu = (cpuSeconds(target.pid) - cpuBefore) / SECONDS
   const result = JSON.parse(output.trim().split('\n').at(-1) ?? '{}') as ClientResult
   const after = await target.rowsWritten?.()
-  return { ...result, rows: before === undefined || after === undefined ? undefined : after - before }
+  return { ...result, cpu, rows: before === undefined || after === undefined ? undefined : after - before }
 }
 
 const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a')
@@ -117,6 +131,7 @@ try {
         fmt(r.max),
         `${r.lost} / ${r.sent}`,
         `${r.errors}`,
+        `${fmt(r.cpu * 100, 0)} %`,
         r.rows === undefined ? '' : `${r.rows}`,
       ])
     } finally {
@@ -132,11 +147,12 @@ console.log(
     "\n(latency = send on one device → trackUpdated read on the user's other device)\n",
 )
 console.log(
-  '| server | sockets | p50 ms | p99 ms | max ms | lost / sent | error events | session rows written |',
+  '| server | sockets | p50 ms | p99 ms | max ms | lost / sent | error events | server CPU per s of load | session rows written |',
 )
-console.log('| --- | --- | --- | --- | --- | --- | --- | --- |')
+console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |')
 for (const row of rows) console.log(`| ${row.join(' | ')} |`)
 const a = results.airwave
 const f = results['floor (bare Bun.serve relay)']
-if (a && f) console.log(`| airwave ÷ floor | | ${fmt(a.p50 / f.p50, 2)} | ${fmt(a.p99 / f.p99, 2)} | | | | |`)
+if (a && f)
+  console.log(`| airwave ÷ floor | | ${fmt(a.p50 / f.p50, 2)} | ${fmt(a.p99 / f.p99, 2)} | | | | | |`)
 if (a) console.log(`\np99 target ≤ 20 ms: ${a.p99 <= 20 ? 'met' : 'NOT met'} (${fmt(a.p99)} ms)`)
