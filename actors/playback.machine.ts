@@ -10,11 +10,12 @@
  * Writing is throttled here, written elsewhere: a change is handed to `save` only when it matters to a
  * restored session (another track, play/pause, or a position more than DRIFT_TOLERANCE_S away from where the
  * last saved session says the listener is), at most once per SAVE_INTERVAL_MS (later ones coalesce into one
- * write at the end of the interval). Straight playback therefore writes nothing: the saved row extrapolates
- * to the same place. `flush` (shutdown) saves whatever is newer than the last write. Every SESSION_IDLE_MS the
- * session checks whether it changed since the last check; if not, it flushes and ends (so one to two intervals
- * after its last change), and the next access restores it from what was saved. One timer per interval, not one
- * per change: rescheduling a timer on every update costs more than the update itself at thousands per second.
+ * write at the end of the interval). Straight playback therefore writes once, when it starts: the saved row
+ * extrapolates to the same place. `flush` (shutdown) saves whatever is newer than the last write. Every
+ * SESSION_IDLE_MS the session checks whether it changed since the last check; if not, it flushes and ends (so one
+ * to two intervals after its last change), and the next access restores it from what was saved. One timer per
+ * interval, not one per change: rescheduling a timer on every update costs more than the update itself at
+ * thousands per second.
  *
  * Pure: the server provides `announce` (the user's sockets) and `save` (the database) with `.provide()`.
  */
