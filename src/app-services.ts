@@ -16,6 +16,9 @@ import { RateLimits } from './platform/rate-limit.ts'
 import type { BlobStore } from './platform/storage/blob-store.ts'
 import { createBlobStore } from './platform/storage/index.ts'
 import { UrlSigner } from './platform/storage/url-signer.ts'
+import { PlaybackService } from './playback/service.ts'
+import { registerPlaybackSocket } from './playback/socket.ts'
+import { SessionStore } from './playback/store.ts'
 import { RadioService } from './radio/service.ts'
 import { TrackService } from './tracks/service.ts'
 import { WsGateway } from './ws/gateway.ts'
@@ -48,6 +51,8 @@ export interface Services {
    * Playback sessions look tracks up through `find`/`list` only.
    */
   tracks: TrackService
+  /** Playback sessions: one actor per user, saved in `playback_sessions`, announced to the user's sockets. */
+  playback: PlaybackService
 }
 
 /** Local signed URLs use their own key, derived from JWT_SECRET, so a URL signature can never pass as a token's. */
@@ -110,6 +115,8 @@ export async function createServices(
   const livestream = new LivestreamService(config, registry, gateway)
   const livestreamLimits = new LivestreamLimits(rateLimits, config.livestream)
   registerLivestreamSocket(gateway, livestream, livestreamLimits)
+  const playback = new PlaybackService(registry, new SessionStore(database.db), tracks, gateway)
+  registerPlaybackSocket(gateway, playback)
   return {
     config,
     database,
@@ -128,12 +135,14 @@ export async function createServices(
     livestream,
     livestreamLimits,
     tracks,
+    playback,
   }
 }
 
 /** Closes what `createServices` opened, in reverse order. */
 export async function closeServices(services: Services): Promise<void> {
   await services.registry.shutdown()
+  services.playback.close()
   services.inspector.stop()
   services.radio.close()
   await services.tracks.close()

@@ -14,6 +14,7 @@ import { livestreamRoutes } from './livestream/routes.ts'
 import { ffmpegVersion } from './platform/ffmpeg.ts'
 import { nativeVersion } from './platform/native.ts'
 import { LocalBlobStore } from './platform/storage/local-blob-store.ts'
+import { playbackRoutes } from './playback/routes.ts'
 import { radioRoutes } from './radio/routes.ts'
 import { trackRoutes } from './tracks/routes.ts'
 import { webRoutes } from './web/routes.ts'
@@ -68,6 +69,7 @@ export function createApp(services: Services) {
     .use(apiKeyRoutes(services.tokens, services.apiKeys))
     .use(inspectorRoutes(services))
     .use(audiobookRoutes(services.tokens, services.audiobooks))
+    .use(playbackRoutes(services.tokens, services.playback))
     .use(radioRoutes(services.radio, services.blobs, config.publicUrl))
     .use(trackRoutes(services.tokens, services.tracks))
     .use(webRoutes)

@@ -9,3 +9,6 @@ const page = (name: string) => () =>
 export const webRoutes = new Elysia({ name: 'web' })
   .get('/', page('./home.html'), { detail: { summary: 'Home page', tags: ['web'] } })
   .get('/audiobooks', page('./audiobooks.html'), { detail: { summary: 'Audiobook player', tags: ['web'] } })
+  .get('/player', page('./player.html'), {
+    detail: { summary: 'Track player, in sync across your devices', tags: ['web'] },
+  })

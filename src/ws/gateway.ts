@@ -51,7 +51,7 @@ interface EventHandler<T extends TSchema> {
 }
 
 type BinaryHandler = (connection: WsConnection, bytes: Uint8Array) => void | Promise<void>
-type CloseHandler = (connection: WsConnection) => void
+type ConnectionHandler = (connection: WsConnection) => void
 
 const Envelope = TypeCompiler.Compile(
   t.Object({ event: t.String({ minLength: 1, maxLength: 64 }), data: t.Optional(t.Unknown()) }),
@@ -74,6 +74,8 @@ class Connection implements WsConnection {
   claimedBy: string | undefined
   /** Resolves once the token (if any) is checked; frames wait for it so none is handled as anonymous by mistake. */
   ready: Promise<boolean> = Promise.resolve(true)
+  /** The rooms this socket is in (see `WsGateway.join`). */
+  readonly rooms = new Set<string>()
   private tokens: number
   private lastRefill = performance.now()
 
@@ -90,13 +92,18 @@ class Connection implements WsConnection {
   }
 
   send(event: string, data: unknown): boolean {
+    return this.sendFrame(JSON.stringify({ event, data }))
+  }
+
+  /** Sends an already serialized envelope. */
+  sendFrame(frame: string): boolean {
     if (this.socket.readyState !== WebSocket.OPEN) return false
     if (this.socket.getBufferedAmount() > this.limits.maxBufferedBytes) {
       metrics.wsSlowClientsDisconnected.inc()
       this.close(1013, 'client too slow')
       return false
     }
-    return this.socket.send(JSON.stringify({ event, data })) > 0
+    return this.socket.send(frame) > 0
   }
 
   sendError(code: string, message: string): void {
@@ -131,8 +138,10 @@ class Connection implements WsConnection {
 export class WsGateway {
   private readonly handlers = new Map<string, EventHandler<TSchema>>()
   private readonly binaryHandlers = new Map<string, BinaryHandler>()
-  private readonly closeHandlers: CloseHandler[] = []
+  private readonly openHandlers: ConnectionHandler[] = []
+  private readonly closeHandlers: ConnectionHandler[] = []
   private readonly connections = new Map<string, Connection>()
+  private readonly rooms = new Map<string, Set<Connection>>()
 
   constructor(
     private readonly tokens: TokenService,
@@ -159,8 +168,33 @@ export class WsGateway {
     this.binaryHandlers.set(feature, handle)
   }
 
-  onClose(handle: CloseHandler): void {
+  /** Runs for every socket once its token (if any) is verified, before any of its frames is handled. */
+  onOpen(handle: ConnectionHandler): void {
+    this.openHandlers.push(handle)
+  }
+
+  onClose(handle: ConnectionHandler): void {
     this.closeHandlers.push(handle)
+  }
+
+  /** Puts the socket in `room` until it closes. */
+  join(connection: WsConnection, room: string): void {
+    const member = this.connections.get(connection.id)
+    if (!member) return
+    member.rooms.add(room)
+    const members = this.rooms.get(room)
+    if (members) members.add(member)
+    else this.rooms.set(room, new Set([member]))
+  }
+
+  /** Sends `{event, data}` (serialized once) to every socket in `room`; returns how many it was sent to. */
+  toRoom(room: string, event: string, data: unknown): number {
+    const members = this.rooms.get(room)
+    if (!members) return 0
+    const frame = JSON.stringify({ event, data })
+    let sent = 0
+    for (const member of members) if (member.sendFrame(frame)) sent += 1
+    return sent
   }
 
   /** The open connection with this id, e.g. to deliver an event to a socket an actor remembers. */
@@ -182,10 +216,14 @@ export class WsGateway {
     this.connections.set(connection.id, connection)
     metrics.wsConnections.inc()
     const token = data.query.token
-    if (token === undefined || token === '') return
+    if (token === undefined || token === '') {
+      this.opened(connection)
+      return
+    }
     connection.ready = this.tokens.verify(token).then(
       (identity) => {
         connection.identity = identity
+        this.opened(connection)
         return true
       },
       () => {
@@ -261,16 +299,31 @@ export class WsGateway {
     }
   }
 
+  private opened(connection: Connection): void {
+    // The socket may have closed while its token was checked.
+    if (!this.connections.has(connection.id)) return
+    this.notify(this.openHandlers, connection, 'open')
+  }
+
   private closed(id: string): void {
     const connection = this.connections.get(id)
     if (!connection) return
     this.connections.delete(id)
     metrics.wsConnections.dec()
-    for (const handle of this.closeHandlers) {
+    for (const room of connection.rooms) {
+      const members = this.rooms.get(room)
+      members?.delete(connection)
+      if (members?.size === 0) this.rooms.delete(room)
+    }
+    this.notify(this.closeHandlers, connection, 'close')
+  }
+
+  private notify(handlers: ConnectionHandler[], connection: Connection, what: string): void {
+    for (const handle of handlers) {
       try {
         handle(connection)
       } catch (err) {
-        log.error({ err, connection: id }, 'WebSocket close handler failed')
+        log.error({ err, connection: connection.id }, `WebSocket ${what} handler failed`)
       }
     }
   }

@@ -56,6 +56,36 @@ describe('ActorRegistry', () => {
     expect(registry.list()).toHaveLength(0)
   })
 
+  test('list(kind) lists only that kind; actors that are stopped, finish or fail leave it, and may come back', () => {
+    registry = new ActorRegistry()
+    registry.define('counter', counter)
+    const failing = setup({ types: { events: {} as { type: 'boom' } } }).createMachine({
+      on: {
+        boom: {
+          actions: () => {
+            throw new Error('boom')
+          },
+        },
+      },
+    })
+    registry.define('failing', failing)
+    for (const key of ['a', 'b', 'c']) registry.getOrSpawn('counter', key)
+    const f = registry.getOrSpawn<typeof failing>('failing', 'x')
+    expect(registry.list('counter').map((e) => e.id)).toEqual(['counter:a', 'counter:b', 'counter:c'])
+    expect(registry.list('failing').map((e) => [e.kind, e.key])).toEqual([['failing', 'x']])
+    registry.stop('counter', 'a')
+    registry.get<typeof counter>('counter', 'b')?.send({ type: 'finish' })
+    f.send({ type: 'boom' })
+    expect(registry.list().map((e) => e.id)).toEqual(['counter:c'])
+    // The index forgets them too, so it stays bounded by the live actors however many come and go.
+    const index = (registry as unknown as { idsByKind: Map<string, Set<string>> }).idsByKind
+    expect([...(index.get('counter') ?? [])]).toEqual(['counter:c'])
+    expect(index.get('failing')?.size).toBe(0)
+    registry.getOrSpawn('counter', 'a')
+    expect(registry.list('counter').map((e) => e.key)).toEqual(['c', 'a'])
+    expect(registry.list('nope')).toEqual([])
+  })
+
   test('the inspection hook sees every actor and event', () => {
     registry = new ActorRegistry()
     registry.define('counter', counter)

@@ -45,6 +45,11 @@ export class WsClient {
     this.ws.send(JSON.stringify({ event, data }))
   }
 
+  /** Sends `text` as it is (e.g. a frame that is not valid JSON). */
+  sendText(text: string): void {
+    this.ws.send(text)
+  }
+
   sendBinary(bytes: Uint8Array): void {
     this.ws.send(bytes)
   }

@@ -31,6 +31,15 @@ gateway.onBinary('test-stream', (c: WsConnection, bytes) => {
   c.send('got-bytes', { bytes: bytes.byteLength })
 })
 gateway.onClose((c) => closed.push(c.id))
+const opened: Array<string | null> = []
+gateway.onOpen((c) => {
+  opened.push(c.identity?.userId ?? null)
+  if (c.identity) gateway.join(c, `user:${c.identity.userId}`)
+})
+gateway.on('shout', t.Object({ text: t.String() }), { auth: 'required' }, (c, data) => {
+  const sent = gateway.toRoom(`user:${c.identity?.userId}`, 'shouted', { text: data.text })
+  c.send('shout-sent', { sent })
+})
 
 let app: Elysia
 let base: string
@@ -173,6 +182,38 @@ describe('WebSocket gateway /ws', () => {
     await c.opened
     c.send({ event: 'echo', data: { text: 'x'.repeat(70 * 1024) } })
     expect((await c.closed())?.code).toBe(1009)
+  })
+
+  test("open handlers run once the token is valid, before the socket's first frame; rooms reach only their members", async () => {
+    const asAlice = `?token=${await tokens.sign({ userId: 'alice' }, 60)}`
+    const openedBefore = opened.length
+    const [alice1, alice2, bob, anonymous, forged] = [
+      connect(asAlice),
+      connect(asAlice),
+      connect(`?token=${await tokens.sign({ userId: 'bob' }, 60)}`),
+      connect(),
+      connect('?token=forged'),
+    ]
+    await Promise.all([alice1, alice2, bob, anonymous, forged].map((c) => c.opened))
+    await forged.closed()
+    // Sent right away: the open handler (joining the room) must have run before this frame is handled.
+    alice1.send({ event: 'shout', data: { text: 'hello' } })
+    expect(await alice1.next(2)).toEqual({ event: 'shout-sent', data: { sent: 2 } })
+    expect(alice1.frames[0]).toEqual({ event: 'shouted', data: { text: 'hello' } })
+    expect(await alice2.next(1)).toEqual({ event: 'shouted', data: { text: 'hello' } })
+    bob.send({ event: 'shout', data: { text: 'bob here' } })
+    expect(await bob.next(2)).toEqual({ event: 'shout-sent', data: { sent: 1 } })
+    // Not for the forged token.
+    expect(opened.slice(openedBefore).sort()).toEqual(['alice', 'alice', 'bob', null])
+    // A closed socket leaves its rooms.
+    alice2.ws.close()
+    await alice2.closed()
+    await Bun.sleep(50)
+    alice1.send({ event: 'shout', data: { text: 'again' } })
+    expect(await alice1.next(4)).toEqual({ event: 'shout-sent', data: { sent: 1 } })
+    expect(alice2.frames).toHaveLength(1)
+    for (const c of [alice1, bob, anonymous]) c.ws.close()
+    await Promise.all([alice1, bob, anonymous].map((c) => c.closed()))
   })
 
   test('close handlers run and the connection count returns to zero', async () => {

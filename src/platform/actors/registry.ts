@@ -24,8 +24,14 @@ type RootEvent =
   | { type: `xstate.done.actor.${string}`; actorId: string }
   | { type: `xstate.error.actor.${string}`; actorId: string; error: unknown }
 
-/** The root of the one actor system: it owns every feature actor as a child and removes them when they finish. */
-const rootMachine = setup({ types: { events: {} as RootEvent } }).createMachine({
+/**
+ * The root of the one actor system: it owns every feature actor as a child and removes them when they finish.
+ * `forget` (provided by the registry) drops a removed actor from the registry's index.
+ */
+const rootMachine = setup({
+  types: { events: {} as RootEvent },
+  actions: { forget: (_, _params: { id: string }) => {} },
+}).createMachine({
   id: 'airwave',
   on: {
     'registry.spawn': {
@@ -34,12 +40,23 @@ const rootMachine = setup({ types: { events: {} as RootEvent } }).createMachine(
         enqueue.spawnChild(event.logic, { id: event.id, systemId: event.id, input: event.input } as never)
       }),
     },
-    'registry.stop': { actions: stopChild(({ event }) => event.id) },
-    'xstate.done.actor.*': { actions: stopChild(({ event }) => event.actorId) },
+    'registry.stop': {
+      actions: [
+        stopChild(({ event }) => event.id),
+        { type: 'forget', params: ({ event }) => ({ id: event.id }) },
+      ],
+    },
+    'xstate.done.actor.*': {
+      actions: [
+        stopChild(({ event }) => event.actorId),
+        { type: 'forget', params: ({ event }) => ({ id: event.actorId }) },
+      ],
+    },
     'xstate.error.actor.*': {
       actions: [
         ({ event }) => log.error({ actor: event.actorId, err: event.error }, 'actor failed'),
         stopChild(({ event }) => event.actorId),
+        { type: 'forget', params: ({ event }) => ({ id: event.actorId }) },
       ],
     },
   },
@@ -55,11 +72,14 @@ export class UnknownActorKindError extends Error {
  */
 export class ActorRegistry {
   private readonly kinds = new Map<string, KindDefinition>()
+  /** The ids of each kind's live actors, so listing one kind never walks the others (thousands of sessions). */
+  private readonly idsByKind = new Map<string, Set<string>>()
   private readonly inspectionListeners = new Set<InspectionListener>()
   private readonly root: ActorRefFrom<typeof rootMachine>
 
   constructor() {
-    this.root = createActor(rootMachine, {
+    const forget = (id: string) => this.idsByKind.get(id.slice(0, id.indexOf(':')))?.delete(id)
+    this.root = createActor(rootMachine.provide({ actions: { forget: (_, { id }) => forget(id) } }), {
       inspect: (event) => {
         for (const listener of this.inspectionListeners) listener(event)
       },
@@ -78,6 +98,7 @@ export class ActorRegistry {
   ): void {
     if (this.kinds.has(kind)) throw new Error(`actor kind "${kind}" is already defined`)
     this.kinds.set(kind, { logic, onShutdown: options.onShutdown as KindDefinition['onShutdown'] })
+    this.idsByKind.set(kind, new Set())
   }
 
   /** The actor for (kind, key), created with `input` if it does not exist yet. */
@@ -90,6 +111,7 @@ export class ActorRegistry {
     this.root.send({ type: 'registry.spawn', id, logic: definition.logic, input })
     const spawned = this.get<TLogic>(kind, key)
     if (!spawned) throw new Error(`actor ${id} did not start`)
+    this.idsByKind.get(kind)?.add(id)
     return spawned
   }
 
@@ -99,14 +121,12 @@ export class ActorRegistry {
 
   /** Every live actor of `kind` (or of every kind), keyed by its registry id. */
   list(kind?: string): Array<{ id: string; kind: string; key: string; actor: AnyActorRef }> {
-    const children = this.root.getSnapshot().children as Record<string, AnyActorRef | undefined>
     const out: Array<{ id: string; kind: string; key: string; actor: AnyActorRef }> = []
-    for (const [id, actor] of Object.entries(children)) {
-      if (!actor) continue
-      const sep = id.indexOf(':')
-      const actorKind = id.slice(0, sep)
-      if (kind === undefined || actorKind === kind)
-        out.push({ id, kind: actorKind, key: id.slice(sep + 1), actor })
+    for (const actorKind of kind === undefined ? this.idsByKind.keys() : [kind]) {
+      for (const id of this.idsByKind.get(actorKind) ?? []) {
+        const actor = this.root.system.get(id) as AnyActorRef | undefined
+        if (actor) out.push({ id, kind: actorKind, key: id.slice(actorKind.length + 1), actor })
+      }
     }
     return out
   }

@@ -2,5 +2,6 @@
 
 export * from '../../audiobooks/schema.ts'
 export * from '../../identity/schema.ts'
+export * from '../../playback/schema.ts'
 export * from '../../radio/schema.ts'
 export * from '../../tracks/schema.ts'

@@ -1,0 +1,148 @@
+/**
+ * Playback sessions: one `playback` actor per user (`playback:<userId>` in the registry) owns the session; this
+ * service restores it from the store when the actor starts, sends it the user's changes, and carries out its
+ * effects: announcements to the user's room `user_{userId}` (every socket of that user, no one else's) and writes
+ * to the store. Socket handlers and routes call it; it never sees Elysia.
+ */
+import {
+  type PlaybackActor,
+  type PlaybackEvent,
+  type PlaybackSession,
+  playbackMachine,
+} from '../../actors/playback.machine.ts'
+import type { Identity } from '../identity/tokens.ts'
+import type { ActorRegistry } from '../platform/actors/registry.ts'
+import { ForbiddenError, NotFoundError, UnauthorizedError } from '../platform/errors.ts'
+import type { TrackCatalog } from '../tracks/catalog.ts'
+import type { WsGateway } from '../ws/gateway.ts'
+import { playbackMetrics } from './metrics.ts'
+import { type SessionView, sessionView } from './model.ts'
+import type { SessionStore } from './store.ts'
+
+export const PLAYBACK_KIND = 'playback'
+/** How long shutdown waits for the last session writes. */
+const SHUTDOWN_WRITE_TIMEOUT_MS = 3000
+
+/** The room holding every socket of one user (personal-track-control.md). */
+export function userRoom(userId: string): string {
+  return `user_${userId}`
+}
+
+/** The token's user; a `userId` in a message or body must be that same user (it never grants anything). */
+export function actingUser(identity: Identity | null, claimed: string | undefined): string {
+  if (!identity) throw new UnauthorizedError('Playback needs a valid token')
+  if (claimed !== undefined && claimed !== identity.userId) {
+    throw new ForbiddenError('userId does not match the token', 'USER_MISMATCH')
+  }
+  return identity.userId
+}
+
+export class TrackNotFoundError extends NotFoundError {
+  constructor(trackId: string) {
+    super(`Track ${trackId} not found`, 'TRACK_NOT_FOUND')
+  }
+}
+
+/** A change as a socket or route hands it over: the machine's event without the track's length and time. */
+export type PlaybackChange = (
+  | { type: 'play'; position?: number }
+  | { type: 'pause'; position?: number }
+  | { type: 'update'; position: number; playing: boolean }
+) & {
+  trackId: string
+  deviceId: string
+  /** Epoch ms the device made the change, when it says so. */
+  timestamp?: number
+}
+
+export interface ChangeOutcome {
+  /** False when the change was older than the session and refused. */
+  applied: boolean
+  session: SessionView
+}
+
+export class PlaybackService {
+  /** Actors being restored from the store, so concurrent first requests of a user share one. */
+  private readonly restoring = new Map<string, Promise<PlaybackActor>>()
+
+  constructor(
+    private readonly registry: ActorRegistry,
+    private readonly store: SessionStore,
+    private readonly catalog: TrackCatalog,
+    gateway: WsGateway,
+    private readonly now: () => number = Date.now,
+  ) {
+    registry.define(
+      PLAYBACK_KIND,
+      playbackMachine.provide({
+        actions: {
+          announce: (_, { userId, event, session }) =>
+            gateway.toRoom(userRoom(userId), event, this.view(userId, session)),
+          save: (_, { userId, session }) => store.save(userId, session),
+        },
+      }),
+      {
+        onShutdown: async (actor) => {
+          actor.send({ type: 'flush' })
+          await store.drain(SHUTDOWN_WRITE_TIMEOUT_MS)
+        },
+      },
+    )
+  }
+
+  /**
+   * Applies a change for `userId`; TrackNotFoundError (and no change) when the user cannot see the track. A change
+   * older than the session is refused (`applied: false`) and the reply is the session as it stands.
+   */
+  async change(userId: string, change: PlaybackChange): Promise<ChangeOutcome> {
+    const track = this.catalog.find(change.trackId, userId)
+    if (!track) throw new TrackNotFoundError(change.trackId)
+    const arrived = this.now()
+    const { timestamp, ...rest } = change
+    const event: PlaybackEvent = {
+      ...rest,
+      duration: track.duration,
+      at: timestamp === undefined ? arrived : Math.min(timestamp, arrived),
+    }
+    const actor = await this.actorFor(userId)
+    const staleBefore = actor.getSnapshot().context.staleCount
+    actor.send(event)
+    const { context } = actor.getSnapshot()
+    const applied = context.staleCount === staleBefore
+    playbackMetrics.changes.inc({ outcome: applied ? 'applied' : 'stale' })
+    return { applied, session: this.view(userId, context.session) }
+  }
+
+  /** The user's session now (restored from the store if its actor is not running). */
+  async current(userId: string): Promise<SessionView> {
+    const actor = await this.actorFor(userId)
+    return this.view(userId, actor.getSnapshot().context.session)
+  }
+
+  /** Stops writing (after the registry's shutdown gave every session its last write). */
+  close(): void {
+    this.store.stop()
+  }
+
+  private view(userId: string, session: PlaybackSession | null): SessionView {
+    const track = session ? (this.catalog.find(session.trackId, userId) ?? null) : null
+    return sessionView(session, track, this.now())
+  }
+
+  private actorFor(userId: string): PlaybackActor | Promise<PlaybackActor> {
+    const running = this.registry.get<typeof playbackMachine>(PLAYBACK_KIND, userId)
+    if (running) return running
+    const pending = this.restoring.get(userId)
+    if (pending) return pending
+    const restored = this.store
+      .load(userId)
+      .then((saved) => {
+        const actor = this.registry.getOrSpawn<typeof playbackMachine>(PLAYBACK_KIND, userId, { userId })
+        if (saved) actor.send({ type: 'restore', session: saved })
+        return actor
+      })
+      .finally(() => this.restoring.delete(userId))
+    this.restoring.set(userId, restored)
+    return restored
+  }
+}

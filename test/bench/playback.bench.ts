@@ -1,0 +1,158 @@
+/**
+ * Playback sessions under load: 1,000 users × 2 devices on `/ws`, every device sending `updateStreaming` once a
+ * second; latency from the send on one device to the `trackUpdated` arriving on the same user's other device
+ * (p50/p99, target p99 ≤ 20 ms) and lost events. The devices run in their own process (playback-client.ts); the
+ * server runs in another. The floor is a bare Bun.serve WebSocket relay (playback-floor.ts) driven by the same
+ * client. Also reports how many session rows Airwave wrote during the run (straight playback should write ~one per
+ * user, not one per update).
+ *
+ *   bun test/bench/playback.bench.ts          (BENCH_SECONDS=30, BENCH_USERS=1000 by default)
+ */
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { libraryTrackId } from '../../src/tracks/library.ts'
+import { makeTone } from '../audiobooks/fixtures.ts'
+import { startServer, TEST_JWT_SECRET } from '../support/server.ts'
+import { tempDir } from '../support/tmp.ts'
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 30)
+const USERS = Number(process.env.BENCH_USERS ?? 1000)
+const HERE = import.meta.dir
+/** Longer than the run, so the position never reaches the end of the track. */
+const TRACK_SECONDS = Math.max(600, SECONDS * 2)
+
+interface ClientResult {
+  connected: number
+  sent: number
+  heard: number
+  lost: number
+  errors: number
+  p50: number
+  p99: number
+  max: number
+}
+
+interface Target {
+  name: string
+  base: string
+  pid: number
+  stop(): Promise<void>
+  /** Session rows written so far (Airwave only). */
+  rowsWritten?(): Promise<number>
+}
+
+const audio = tempDir('airwave-bench-audio-')
+await makeTone(audio.path, 'bench.mp3', TRACK_SECONDS)
+const trackId = libraryTrackId('bench.mp3')
+
+async function airwave(): Promise<Target> {
+  const server = await startServer({ AUDIO_FILES_DIR: audio.path, LOG_LEVEL: 'error' })
+  return {
+    name: 'airwave',
+    base: server.url,
+    pid: server.process.pid,
+    stop: async () => void (await server.stop()),
+    rowsWritten: async () => {
+      const text = await (await fetch(`${server.url}/metrics`)).text()
+      return Number(/^airwave_playback_sessions_written_total (\d+)/m.exec(text)?.[1] ?? Number.NaN)
+    },
+  }
+}
+
+async function floor(): Promise<Target> {
+  const proc = Bun.spawn(['bun', join(HERE, 'playback-floor.ts')], { stdout: 'pipe', stderr: 'inherit' })
+  const reader = proc.stdout.getReader()
+  let text = ''
+  while (!/listening on (\d+)/.test(text)) {
+    const part = await reader.read()
+    if (part.done) throw new Error('floor did not start')
+    text += new TextDecoder().decode(part.value)
+  }
+  return {
+    name: 'floor (bare Bun.serve relay)',
+    base: `http://127.0.0.1:${/listening on (\d+)/.exec(text)?.[1]}`,
+    pid: proc.pid,
+    stop: async () => {
+      proc.kill()
+      await proc.exited
+    },
+  }
+}
+
+/** CPU seconds (user + system) the process has used so far, from /proc. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
+async function run(target: Target): Promise<ClientResult & { rows?: number; cpu: number }> {
+  const before = await target.rowsWritten?.()
+  const client = Bun.spawn(
+    [
+      'bun',
+      join(HERE, 'playback-client.ts'),
+      JSON.stringify({
+        base: target.base,
+        users: USERS,
+        seconds: SECONDS,
+        trackId,
+        jwtSecret: TEST_JWT_SECRET,
+      }),
+    ],
+    { stdout: 'pipe', stderr: 'inherit' },
+  )
+  // The server's CPU over the whole client run (connecting included), per second of load.
+  const cpuBefore = cpuSeconds(target.pid)
+  const output = await new Response(client.stdout).text()
+  await client.exited
+  const cpu = (cpuSeconds(target.pid) - cpuBefore) / SECONDS
+  const result = JSON.parse(output.trim().split('\n').at(-1) ?? '{}') as ClientResult
+  const after = await target.rowsWritten?.()
+  return { ...result, cpu, rows: before === undefined || after === undefined ? undefined : after - before }
+}
+
+const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a')
+const rows: string[][] = []
+const results: Record<string, ClientResult> = {}
+try {
+  for (const make of [floor, airwave]) {
+    const target = await make()
+    try {
+      console.error(`${target.name}: ${USERS} users × 2 devices, ${SECONDS} s of 1 update/s per device`)
+      const r = await run(target)
+      results[target.name] = r
+      console.error(JSON.stringify({ target: target.name, ...r }))
+      rows.push([
+        target.name,
+        `${r.connected}`,
+        fmt(r.p50),
+        fmt(r.p99),
+        fmt(r.max),
+        `${r.lost} / ${r.sent}`,
+        `${r.errors}`,
+        `${fmt(r.cpu * 100, 0)} %`,
+        r.rows === undefined ? '' : `${r.rows}`,
+      ])
+    } finally {
+      await target.stop()
+    }
+  }
+} finally {
+  audio.remove()
+}
+
+console.log(
+  `\nPlayback sessions: ${USERS} users × 2 devices, each device sends updateStreaming once a second for ${SECONDS} s` +
+    "\n(latency = send on one device → trackUpdated read on the user's other device)\n",
+)
+console.log(
+  '| server | sockets | p50 ms | p99 ms | max ms | lost / sent | error events | server CPU per s of load | session rows written |',
+)
+console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |')
+for (const row of rows) console.log(`| ${row.join(' | ')} |`)
+const a = results.airwave
+const f = results['floor (bare Bun.serve relay)']
+if (a && f)
+  console.log(`| airwave ÷ floor | | ${fmt(a.p50 / f.p50, 2)} | ${fmt(a.p99 / f.p99, 2)} | | | | | |`)
+if (a) console.log(`\np99 target ≤ 20 ms: ${a.p99 <= 20 ? 'met' : 'NOT met'} (${fmt(a.p99)} ms)`)

@@ -1,0 +1,128 @@
+import { afterAll, beforeAll, expect, test } from 'bun:test'
+import type { Browser, Page } from 'playwright-core'
+import { libraryTrackId } from '../../src/tracks/library.ts'
+import { makeTone } from '../audiobooks/fixtures.ts'
+import { launchBrowser } from '../support/browser.ts'
+import { type RunningServer, startServer } from '../support/server.ts'
+import { tempDir } from '../support/tmp.ts'
+
+let server: RunningServer
+let browser: Browser
+const audio = tempDir('airwave-player-audio-')
+/** Ten minutes of WAV (53 MB): too much for the browser to buffer at once, so a far seek needs a new Range. */
+const LONG_S = 600
+/** FFmpeg's sine tone: 44.1 kHz mono 16-bit. */
+const WAV_BYTES_PER_S = 88_200
+const longId = libraryTrackId('long-tone.wav')
+
+beforeAll(async () => {
+  await Promise.all([
+    makeTone(audio.path, 'long-tone.wav', LONG_S),
+    makeTone(audio.path, 'short-tone.mp3', 5),
+  ])
+  ;[server, browser] = await Promise.all([startServer({ AUDIO_FILES_DIR: audio.path }), launchBrowser()])
+}, 60_000)
+afterAll(async () => {
+  await browser?.close()
+  await server?.stop()
+  audio.remove()
+})
+
+interface Observed {
+  page: Page
+  /** Events this page sent on /ws, in order. */
+  sent: string[]
+  /** Stream responses: status and the Range the browser asked for. */
+  streams: Array<{ status: number; range: string | undefined }>
+  errors: string[]
+}
+
+async function open(page: Page, token: string): Promise<Observed> {
+  const observed: Observed = { page, sent: [], streams: [], errors: [] }
+  page.on('pageerror', (err) => observed.errors.push(err.message))
+  page.on('websocket', (ws) =>
+    ws.on('framesent', (frame) => observed.sent.push(JSON.parse(String(frame.payload)).event)),
+  )
+  page.on('response', (response) => {
+    if (!response.url().includes('/api/tracks/stream/')) return
+    observed.streams.push({ status: response.status(), range: response.request().headers().range })
+  })
+  await page.goto(`${server.url}/player?token=${token}`)
+  await page.locator('#connection', { hasText: /^connected$/ }).waitFor({ timeout: 15_000 })
+  await page.locator(`#tracks tr[data-track-id="${longId}"]`).waitFor({ timeout: 15_000 })
+  return observed
+}
+
+const media = (page: Page) =>
+  page.evaluate(() => {
+    const element = document.getElementById('audio') as HTMLAudioElement
+    return { src: element.src, paused: element.paused, currentTime: element.currentTime }
+  })
+
+const waitForMedia = (page: Page, check: string, timeout = 15_000) =>
+  page.waitForFunction(
+    (expression) => {
+      const element = document.getElementById('audio') as HTMLAudioElement
+      return new Function('audio', `return ${expression}`)(element)
+    },
+    check,
+    { timeout },
+  )
+
+test('two tabs of one user: play, pause and seek in one, the other follows; seeking streams with Range (206)', async () => {
+  const token = await server.token('listener')
+  const context = await browser.newContext()
+  const leader = await open(await context.newPage(), token)
+  const other = await open(await context.newPage(), token)
+  // The token left the address bar; each tab is its own device.
+  expect(new URL(leader.page.url()).search).toBe('')
+
+  await leader.page.locator(`#tracks tr[data-track-id="${longId}"] button`).click()
+  for (const tab of [leader, other]) {
+    await tab.page
+      .locator(`#now[data-state="playing"][data-track-id="${longId}"]`)
+      .waitFor({ timeout: 15_000 })
+    await waitForMedia(
+      tab.page,
+      `!audio.paused && audio.currentTime > 0.5 && audio.src.includes('${longId}')`,
+    )
+  }
+  expect(await other.page.locator('#now-title').textContent()).toContain('long-tone')
+
+  await leader.page.click('#toggle')
+  await other.page.locator('#now[data-state="paused"]').waitFor({ timeout: 10_000 })
+  await waitForMedia(other.page, 'audio.paused')
+  const leaderAt = (await media(leader.page)).currentTime
+  expect(Math.abs((await media(other.page)).currentTime - leaderAt)).toBeLessThan(1.5)
+
+  // Seek far ahead while playing: the other tab jumps there too.
+  await leader.page.click('#toggle')
+  await waitForMedia(other.page, '!audio.paused')
+  await leader.page.evaluate(() => {
+    const seek = document.getElementById('seek') as HTMLInputElement
+    seek.value = '400'
+    seek.dispatchEvent(new Event('change'))
+  })
+  await waitForMedia(other.page, 'audio.currentTime > 398 && audio.currentTime < 410 && !audio.paused')
+  await waitForMedia(leader.page, 'audio.currentTime > 400.5 && !audio.paused')
+
+  // Both tabs fetched the part of the file at 400 s with a Range request, answered 206 (the WAV holds 88,200
+  // bytes a second after its 44-byte header; browsers align the start a little before the target).
+  for (const tab of [leader, other]) {
+    const seekRanges = tab.streams.filter((s) => {
+      const start = Number(/^bytes=(\d+)-/.exec(s.range ?? '')?.[1] ?? -1)
+      return start >= 44 + 390 * WAV_BYTES_PER_S && start <= 44 + 400 * WAV_BYTES_PER_S
+    })
+    expect(seekRanges.length).toBeGreaterThan(0)
+    expect(seekRanges.every((s) => s.status === 206)).toBe(true)
+  }
+  expect(leader.streams.every((s) => s.status === 200 || s.status === 206)).toBe(true)
+
+  // The follower only ever asked for the state: it never echoed the changes it applied back to the server.
+  expect(other.sent.every((event) => event === 'getCurrentState')).toBe(true)
+  expect(leader.sent).toContain('playTrack')
+  expect(leader.sent).toContain('pauseTrack')
+  expect(leader.sent).toContain('updateStreaming')
+  expect([...leader.errors, ...other.errors]).toEqual([])
+  await context.close()
+}, 120_000)
