@@ -12,7 +12,13 @@ import {
 } from '../../actors/playback.machine.ts'
 import type { Identity } from '../identity/tokens.ts'
 import type { ActorRegistry } from '../platform/actors/registry.ts'
-import { ForbiddenError, NotFoundError, UnauthorizedError } from '../platform/errors.ts'
+import {
+  ForbiddenError,
+  NotFoundError,
+  ServiceUnavailableError,
+  UnauthorizedError,
+} from '../platform/errors.ts'
+import { log } from '../platform/log.ts'
 import type { TrackCatalog } from '../tracks/catalog.ts'
 import type { WsGateway } from '../ws/gateway.ts'
 import { playbackMetrics } from './metrics.ts'
@@ -136,6 +142,14 @@ export class PlaybackService {
     if (pending) return pending
     const restored = this.store
       .load(userId)
+      .catch((err) => {
+        // Starting an empty session here would overwrite the saved one once the database is back.
+        log.error({ err }, 'playback session load failed')
+        throw new ServiceUnavailableError(
+          'Playback sessions are unavailable; retry shortly',
+          'SESSIONS_UNAVAILABLE',
+        )
+      })
       .then((saved) => {
         const actor = this.registry.getOrSpawn<typeof playbackMachine>(PLAYBACK_KIND, userId, { userId })
         if (saved) actor.send({ type: 'restore', session: saved })

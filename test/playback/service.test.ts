@@ -2,6 +2,7 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { TokenService } from '../../src/identity/tokens.ts'
 import { ActorRegistry } from '../../src/platform/actors/registry.ts'
 import { openDatabase } from '../../src/platform/db/index.ts'
+import { ServiceUnavailableError } from '../../src/platform/errors.ts'
 import { PLAYBACK_KIND, PlaybackService, TrackNotFoundError } from '../../src/playback/service.ts'
 import { SessionStore } from '../../src/playback/store.ts'
 import type { Track, TrackCatalog } from '../../src/tracks/catalog.ts'
@@ -93,5 +94,28 @@ describe('playback service', () => {
     expect(played.session.currentTime).toBeLessThan(42.5)
     expect(paused.session).toMatchObject({ currentTime: 50, isPlaying: false })
     expect(registry.list(PLAYBACK_KIND).filter((a) => a.key === 'carol')).toHaveLength(1)
+  })
+
+  test('a session the database cannot load is a 503 SESSIONS_UNAVAILABLE, and no empty session replaces it', async () => {
+    const failing = new SessionStore(database.db)
+    failing.load = async () => {
+      throw new Error('connection refused')
+    }
+    const otherRegistry = new ActorRegistry()
+    const offline = new PlaybackService(
+      otherRegistry,
+      failing,
+      catalog,
+      new WsGateway(new TokenService('service-test-secret-0123456789')),
+    )
+    const refused = offline.current('dave')
+    await expect(refused).rejects.toBeInstanceOf(ServiceUnavailableError)
+    await expect(refused).rejects.toMatchObject({ status: 503, code: 'SESSIONS_UNAVAILABLE' })
+    await expect(
+      offline.change('dave', { type: 'play', trackId: 'library-song', deviceId: 'phone' }),
+    ).rejects.toMatchObject({ status: 503 })
+    expect(otherRegistry.get(PLAYBACK_KIND, 'dave')).toBeUndefined()
+    await otherRegistry.shutdown()
+    offline.close()
   })
 })
