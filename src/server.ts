@@ -1,10 +1,10 @@
-import { cors } from '@elysiajs/cors'
 import { openapi } from '@elysiajs/openapi'
 import { Elysia } from 'elysia'
 import type { Services } from './app-services.ts'
 import { audiobookRoutes } from './audiobooks/routes.ts'
 import { blobRoutes } from './blobs/routes.ts'
 import { healthRoutes } from './health/routes.ts'
+import { corsPlugin, corsPolicy } from './http/cors.ts'
 import { errorHandler } from './http/error-handler.ts'
 import { requestLog } from './http/request-log.ts'
 import { apiKeyRoutes } from './identity/routes.ts'
@@ -25,20 +25,7 @@ export function createApp(services: Services) {
   const app = new Elysia()
     .use(errorHandler)
     .use(requestLog)
-    .use(
-      cors({
-        origin: config.corsOrigins.includes('*') ? true : config.corsOrigins,
-        credentials: !config.corsOrigins.includes('*'),
-        exposeHeaders: [
-          'Content-Range',
-          'Content-Length',
-          'Accept-Ranges',
-          'ETag',
-          'x-request-id',
-          'Retry-After',
-        ],
-      }),
-    )
+    .use(corsPlugin(corsPolicy(config.corsOrigins)))
     .use(
       openapi({
         path: '/openapi',
