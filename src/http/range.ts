@@ -18,6 +18,9 @@ export type RangeRequest =
 const MAX_RANGE_SPECS = 64
 
 const NONE: RangeRequest = { kind: 'none' }
+const UNSATISFIABLE: RangeRequest = { kind: 'unsatisfiable' }
+/** The form nearly every player sends, `bytes=first-last` or `bytes=first-`, parsed without the general path. */
+const SIMPLE_RANGE = /^bytes=(\d+)-(\d*)$/
 
 /**
  * Largest multipart/byteranges body served. Such bodies are assembled in memory, because Bun sends a body that
@@ -33,6 +36,14 @@ export const MAX_MULTIPART_BYTES = 1024 * 1024
  */
 export function parseRange(header: string | null | undefined, size: number): RangeRequest {
   if (!header) return NONE
+  const simple = SIMPLE_RANGE.exec(header)
+  if (simple) {
+    // Exactly what the general path below gives for one spec with a first byte.
+    const start = Number(simple[1])
+    const end = simple[2] === '' ? Number.POSITIVE_INFINITY : Number(simple[2])
+    if (end < start) return NONE
+    return start < size ? { kind: 'single', start, end: Math.min(end, size - 1) } : UNSATISFIABLE
+  }
   const equals = header.indexOf('=')
   if (equals < 0) return NONE
   if (header.slice(0, equals).trim().toLowerCase() !== 'bytes') return NONE
@@ -65,7 +76,7 @@ export function parseRange(header: string | null | undefined, size: number): Ran
     if (start < size) satisfiable.push({ start, end: Math.min(end, size - 1) })
   }
 
-  if (satisfiable.length === 0) return size === 0 && anyNonEmptySuffix ? NONE : { kind: 'unsatisfiable' }
+  if (satisfiable.length === 0) return size === 0 && anyNonEmptySuffix ? NONE : UNSATISFIABLE
   const ranges = coalesce(satisfiable)
   const [only] = ranges
   if (ranges.length === 1 && only) return { kind: 'single', start: only.start, end: only.end }
@@ -102,6 +113,8 @@ export interface Validators {
   /** A complete entity-tag including quotes, e.g. `"a1-b2"` or `W/"a1"`. */
   etag?: string
   lastModified?: Date
+  /** `lastModified` as an HTTP-date, when the source has it at hand (sources reused for many requests do). */
+  lastModifiedText?: string
 }
 
 /**
@@ -194,6 +207,7 @@ export function fileSource(
     size: stats.size,
     contentType: stats.contentType ?? (file.type || 'application/octet-stream'),
     lastModified: stats.lastModified,
+    lastModifiedText: stats.lastModified.toUTCString(),
     etag: stats.etag ?? etagFor(stats.size, stats.lastModified),
     body: (range) => {
       if (!range) return file.slice(0, stats.size)
@@ -241,7 +255,8 @@ export async function serveRange(
   // One headers object, filled as the answer takes shape: this runs for every range a player fetches.
   const headers: Record<string, string> = {}
   if (source.etag) headers.ETag = source.etag
-  if (source.lastModified) headers['Last-Modified'] = source.lastModified.toUTCString()
+  if (source.lastModified)
+    headers['Last-Modified'] = source.lastModifiedText ?? source.lastModified.toUTCString()
   Object.assign(headers, options.headers)
 
   if (isNotModified(request.headers, source)) return new Response(null, { status: 304, headers })
