@@ -86,6 +86,8 @@ describe('stream paths served by Bun ahead of Elysia', () => {
       expect(response.headers.get('content-type')).toBe('application/json; charset=utf-8')
       expect(response.headers.get('access-control-allow-origin')).toBe(origin)
       expect(response.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/)
+      // Like the Elysia route: an error carries the hooks' headers, not the stream's own (Cache-Control etc.).
+      expect(response.headers.get('cache-control')).toBeNull()
       const body = (await response.json()) as Record<string, unknown>
       expect(Object.keys(body)).toEqual(['status', 'message', 'code'])
       expect(body).toMatchObject({ status: 'error', code })
