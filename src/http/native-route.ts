@@ -21,36 +21,44 @@ export interface NativeRouteOptions {
   /** Elysia's own `fetch`, for the requests passed on. */
   elysia: Fetch
   /**
-   * The answer, whose Response must already carry `headers` (request id, CORS). A thrown error becomes the
-   * usual error response, with those headers.
+   * The answer, whose Response must already carry `headers` (request id, CORS); at once when it can be (Bun
+   * answers a returned Response sooner than a promise). A thrown or rejected error becomes the usual error
+   * response, with those headers.
    */
-  handle(request: BunRequest, headers: Record<string, string>): Promise<Response>
+  handle(request: BunRequest, headers: Record<string, string>): Response | Promise<Response>
 }
 
 /** A Bun route handler doing the work of `handle` plus everything the app's global hooks do. */
-export function nativeRoute(options: NativeRouteOptions): (request: BunRequest) => Promise<Response> {
+export function nativeRoute(
+  options: NativeRouteOptions,
+): (request: BunRequest) => Response | Promise<Response> {
   const { route, cors, passOn, elysia, handle } = options
-  return async (request) => {
+  return (request) => {
     if (passOn?.(request)) return elysia(request)
     const startedAt = performance.now()
     const requestId = requestIdOf(request)
     const headers: Record<string, string> = { 'x-request-id': requestId }
     corsHeaders(cors, request, headers)
-    let response: Response
-    try {
-      response = await handle(request, headers)
-    } catch (error) {
-      response = errorResponse(error, 'UNKNOWN', request.method, pathOf(request.url), headers)
+    const answered = (response: Response) => {
+      recordRequest({
+        requestId,
+        method: request.method,
+        path: pathOf(request.url),
+        route,
+        status: response.status,
+        startedAt,
+      })
+      return response
     }
-    recordRequest({
-      requestId,
-      method: request.method,
-      path: pathOf(request.url),
-      route,
-      status: response.status,
-      startedAt,
-    })
-    return response
+    const failed = (error: unknown) =>
+      answered(errorResponse(error, 'UNKNOWN', request.method, pathOf(request.url), headers))
+    let response: Response | Promise<Response>
+    try {
+      response = handle(request, headers)
+    } catch (error) {
+      return failed(error)
+    }
+    return response instanceof Promise ? response.then(answered, failed) : answered(response)
   }
 }
 

@@ -24,7 +24,7 @@ export function trackRoutes(tokens: TokenService, tracks: TrackService) {
   const stream = {
     handler: async ({ request, params, user, set }: StreamContext) => {
       if (request.method !== 'GET' && request.method !== 'HEAD') throw new MethodNotAllowedError('GET, HEAD')
-      return respondWithHookHeaders(set, {}, (headers) =>
+      return respondWithHookHeaders(set, {}, async (headers) =>
         streamTrack(tracks, request, params.trackId, user.userId, headers),
       )
     },

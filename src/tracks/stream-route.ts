@@ -7,7 +7,7 @@
 import type { BunRequest } from 'bun'
 import type { CorsPolicy } from '../http/cors.ts'
 import { type Fetch, nativeRoute } from '../http/native-route.ts'
-import { serveRange } from '../http/range.ts'
+import { rangeResponse } from '../http/range.ts'
 import { authenticate } from '../identity/auth-plugin.ts'
 import type { TokenService } from '../identity/tokens.ts'
 import { TRACK_ID_MAX_LENGTH } from './model.ts'
@@ -30,7 +30,7 @@ const STREAM_HEADERS = {
 
 /**
  * The answer to a GET or HEAD of `trackId` by `userId` (200, 206, 304; NotFoundError, RangeNotSatisfiableError),
- * with `headers` (request id, CORS) in it.
+ * with `headers` (request id, CORS) in it. May throw rather than reject, and answers at once when it can.
  */
 export function streamTrack(
   tracks: TrackService,
@@ -38,9 +38,9 @@ export function streamTrack(
   trackId: string,
   userId: string,
   headers: Record<string, string>,
-): Promise<Response> {
+): Response | Promise<Response> {
   const source = tracks.streamSource(trackId, userId)
-  return serveRange(request, source, { headers: { ...STREAM_HEADERS, ...headers } })
+  return rangeResponse(request, source, { headers: { ...STREAM_HEADERS, ...headers } })
 }
 
 export interface TrackStreamRoutesOptions {
@@ -51,7 +51,7 @@ export interface TrackStreamRoutesOptions {
   elysia: Fetch
 }
 
-type StreamHandler = (request: BunRequest) => Promise<Response>
+type StreamHandler = (request: BunRequest) => Response | Promise<Response>
 
 /** The `:trackId` of a stream path (every one of them has it). */
 function trackIdOf(request: BunRequest): string {
@@ -71,9 +71,12 @@ export function trackStreamRoutes(
       // Elysia decodes and validates ids itself: an over-long one is its 400, which it answers before the token.
       // A percent-escape anywhere is left to it too, so decoding is never a second, different implementation.
       passOn: (request) => trackIdOf(request).length > TRACK_ID_MAX_LENGTH || request.url.includes('%'),
-      handle: async (request, headers) => {
-        const user = await authenticate(tokens, request)
-        return streamTrack(tracks, request, trackIdOf(request), user.userId, headers)
+      // Without a promise when the token was verified recently and the bytes are read at once (the usual range).
+      handle: (request, headers) => {
+        const user = authenticate(tokens, request)
+        return user instanceof Promise
+          ? user.then(({ userId }) => streamTrack(tracks, request, trackIdOf(request), userId, headers))
+          : streamTrack(tracks, request, trackIdOf(request), user.userId, headers)
       },
     })
     return { GET: handler, HEAD: handler }
