@@ -200,9 +200,16 @@ export function fileSource(
     contentType?: string
     etag?: string
     smallRanges?: SmallRangeReader
+    /**
+     * Asked before the whole file or a large range is read through `file` (opened by path): false when the file is
+     * no longer the one `size` and the validators came from, which is then a 503 FILE_CHANGED.
+     */
+    unchanged?: () => boolean
   },
 ): RangeSource {
-  const { smallRanges } = stats
+  const { smallRanges, unchanged } = stats
+  const changed = () =>
+    new ServiceUnavailableError('The file changed while it was read; try again', 'FILE_CHANGED')
   return {
     size: stats.size,
     contentType: stats.contentType ?? (file.type || 'application/octet-stream'),
@@ -210,12 +217,13 @@ export function fileSource(
     lastModifiedText: stats.lastModified.toUTCString(),
     etag: stats.etag ?? etagFor(stats.size, stats.lastModified),
     body: (range) => {
-      if (!range) return file.slice(0, stats.size)
-      const length = range.end - range.start + 1
-      if (!smallRanges || length > MAX_BUFFERED_RANGE_BYTES) return file.slice(range.start, range.end + 1)
+      const length = range ? range.end - range.start + 1 : stats.size
+      if (!range || !smallRanges || length > MAX_BUFFERED_RANGE_BYTES) {
+        if (unchanged && !unchanged()) throw changed()
+        return range ? file.slice(range.start, range.end + 1) : file.slice(0, stats.size)
+      }
       const bytes = smallRanges.openFiles.read(smallRanges.path, smallRanges.identity, range.start, length)
-      if (!bytes)
-        throw new ServiceUnavailableError('The file changed while it was read; try again', 'FILE_CHANGED')
+      if (!bytes) throw changed()
       return bytes
     },
   }

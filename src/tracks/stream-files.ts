@@ -5,8 +5,12 @@
  * A version is (device, inode, size, mtime) from a stat of the path. That stat is taken again when the cached one
  * is older than `maxAgeMs`, and at once after `forgetAll()`, which the library calls from its watcher as soon as
  * anything in the folder changes (before its own debounce). So a file replaced or rewritten on disk is never served
- * with the old length or ETag once the change is seen, and at most `maxAgeMs` later where no watcher sees it; a file
- * that shrank under a cached length is still a 503 FILE_CHANGED from the read, never a short body.
+ * with the old length or ETag once the change is seen, and at most `maxAgeMs` later where no watcher sees it. A file
+ * replaced meanwhile (a new inode, as copies and uploads are made) never has its bytes sent under the old headers:
+ * small ranges are read from a descriptor of the very file that was stat'ed (src/platform/open-files.ts checks on
+ * opening), and whole files and large ranges, opened by path, are checked against a fresh stat first. A file found
+ * changed that way, or shrunk under a kept length, is a 503 FILE_CHANGED (and forgotten, so a retry gets the new
+ * version). Only a rewrite in place, seen by no watcher, can be read within those `maxAgeMs` under the old ETag.
  */
 import { statSync } from 'node:fs'
 import { fileSource, type RangeSource } from '../http/range.ts'
@@ -73,10 +77,20 @@ export class StreamFiles {
       cached.checkedAt = now
       return cached.source
     }
+    const version = {
+      track: file.track,
+      dev: stats.dev,
+      ino: stats.ino,
+      size: stats.size,
+      mtimeMs: stats.mtimeMs,
+      checkedAt: now,
+    }
     const source = fileSource(Bun.file(file.path), {
       size: stats.size,
       lastModified: stats.mtime,
       contentType: file.track.mimeType,
+      // Whole files and large ranges are opened by path: checked against a fresh stat, as they cost far more anyway.
+      unchanged: () => this.unchanged(file.path, version),
       smallRanges: {
         openFiles: this.options.openFiles,
         path: file.path,
@@ -88,16 +102,21 @@ export class StreamFiles {
       const oldest = this.files.keys().next()
       if (!oldest.done) this.files.delete(oldest.value)
     }
-    this.files.set(file.path, {
-      track: file.track,
-      dev: stats.dev,
-      ino: stats.ino,
-      size: stats.size,
-      mtimeMs: stats.mtimeMs,
-      source,
-      checkedAt: now,
-    })
+    this.files.set(file.path, { ...version, source })
     return source
+  }
+
+  /** Whether `path` is still the version kept; if not, it is forgotten, so the next request stats it again. */
+  private unchanged(path: string, version: Omit<StreamFile, 'source'>): boolean {
+    const stats = statSync(path, { throwIfNoEntry: false })
+    const same =
+      stats !== undefined &&
+      stats.dev === version.dev &&
+      stats.ino === version.ino &&
+      stats.size === version.size &&
+      stats.mtimeMs === version.mtimeMs
+    if (!same && this.files.get(path)?.track === version.track) this.files.delete(path)
+    return same
   }
 
   /** Something on disk changed: every file is stat'ed again before it is next served. */

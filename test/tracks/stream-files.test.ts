@@ -119,6 +119,20 @@ describe('StreamFiles', () => {
     expect(files.size).toBe(0)
   })
 
+  test('a file replaced unseen: its bytes are never sent under the kept headers (503), and a retry gets it', async () => {
+    const { files } = setup()
+    const file = trackFile('h.mp3', 'abcdef')
+    const kept = files.source(file)
+    writeFileSync(`${file.path}.new`, 'ghijklmnop')
+    renameSync(`${file.path}.new`, file.path)
+    // Within maxAgeMs and without a watch event the kept version still answers, but reading it by path is refused.
+    expect(files.source(file)).toBe(kept)
+    expect(() => kept?.body()).toThrow(expect.objectContaining({ status: 503, code: 'FILE_CHANGED' }))
+    const fresh = files.source(file)
+    expect(fresh?.size).toBe(10)
+    expect(await new Response((await fresh?.body()) as Blob).text()).toBe('ghijklmnop')
+  })
+
   test('reads go through the open descriptors and give the bytes on disk', async () => {
     const { files } = setup()
     const file = trackFile('g.mp3', 'abcdef')
