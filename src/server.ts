@@ -1,11 +1,12 @@
-import { cors } from '@elysiajs/cors'
 import { openapi } from '@elysiajs/openapi'
 import { Elysia } from 'elysia'
 import type { Services } from './app-services.ts'
 import { audiobookRoutes } from './audiobooks/routes.ts'
 import { blobRoutes } from './blobs/routes.ts'
 import { healthRoutes } from './health/routes.ts'
+import { corsPlugin, corsPolicy } from './http/cors.ts'
 import { errorHandler } from './http/error-handler.ts'
+import type { Fetch } from './http/native-route.ts'
 import { requestLog } from './http/request-log.ts'
 import { apiKeyRoutes } from './identity/routes.ts'
 import { inspectorRoutes } from './inspector/routes.ts'
@@ -17,28 +18,26 @@ import { LocalBlobStore } from './platform/storage/local-blob-store.ts'
 import { playbackRoutes } from './playback/routes.ts'
 import { radioRoutes } from './radio/routes.ts'
 import { trackRoutes } from './tracks/routes.ts'
+import { trackStreamRoutes } from './tracks/stream-route.ts'
 import { webRoutes } from './web/routes.ts'
 
-/** Composes the feature plugins into the app; nothing else lives here. */
+/** Composes the feature plugins into the app (and the native routes Bun serves ahead of it); nothing else. */
 export function createApp(services: Services) {
   const { config } = services
-  const app = new Elysia()
+  const cors = corsPolicy(config.corsOrigins)
+  // The track stream paths are served by Bun's router ahead of Elysia (see src/tracks/stream-route.ts); what they
+  // pass on comes back to this app.
+  let elysia: Fetch | undefined
+  const streamRoutes = trackStreamRoutes({
+    tokens: services.tokens,
+    tracks: services.tracks,
+    cors,
+    elysia: (request) => (elysia as Fetch)(request),
+  })
+  const app = new Elysia({ serve: { routes: streamRoutes } })
     .use(errorHandler)
     .use(requestLog)
-    .use(
-      cors({
-        origin: config.corsOrigins.includes('*') ? true : config.corsOrigins,
-        credentials: !config.corsOrigins.includes('*'),
-        exposeHeaders: [
-          'Content-Range',
-          'Content-Length',
-          'Accept-Ranges',
-          'ETag',
-          'x-request-id',
-          'Retry-After',
-        ],
-      }),
-    )
+    .use(corsPlugin(cors))
     .use(
       openapi({
         path: '/openapi',
@@ -84,6 +83,7 @@ export function createApp(services: Services) {
     .use(livestreamPages)
     .use(services.gateway.plugin())
   if (services.blobs instanceof LocalBlobStore) app.use(blobRoutes(services.blobs, services.urlSigner))
+  elysia = app.fetch
   return app
 }
 

@@ -71,17 +71,30 @@ function validationMessage(error: unknown): string {
   return 'Invalid request'
 }
 
+/**
+ * The response for anything thrown while answering `method path`: the mapped status, the surface's JSON error shape
+ * and the error's own headers (plus `headers`, e.g. CORS and the request id for routes served outside Elysia).
+ * 5xx errors are logged.
+ */
+export function errorResponse(
+  error: unknown,
+  elysiaCode: string | number,
+  method: string,
+  path: string,
+  headers?: Record<string, string>,
+): Response {
+  const mapped = mapError(error, elysiaCode)
+  if (mapped.status >= 500) {
+    log.error({ err: error, method, path }, 'unhandled error')
+  }
+  return new Response(JSON.stringify(errorBody(path, mapped.message, mapped.code, mapped.details)), {
+    status: mapped.status,
+    headers: { ...headers, 'content-type': 'application/json; charset=utf-8', ...mapped.headers },
+  })
+}
+
 /** The one place errors become responses. Mount it first so it covers every plugin. */
 export const errorHandler = new Elysia({ name: 'error-handler' }).onError(
   { as: 'global' },
-  ({ error, code, request, path }) => {
-    const mapped = mapError(error, code)
-    if (mapped.status >= 500) {
-      log.error({ err: error, method: request.method, path }, 'unhandled error')
-    }
-    return new Response(JSON.stringify(errorBody(path, mapped.message, mapped.code, mapped.details)), {
-      status: mapped.status,
-      headers: { 'content-type': 'application/json; charset=utf-8', ...mapped.headers },
-    })
-  },
+  ({ error, code, request, path }) => errorResponse(error, code, request.method, path),
 )

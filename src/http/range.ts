@@ -18,6 +18,9 @@ export type RangeRequest =
 const MAX_RANGE_SPECS = 64
 
 const NONE: RangeRequest = { kind: 'none' }
+const UNSATISFIABLE: RangeRequest = { kind: 'unsatisfiable' }
+/** The form nearly every player sends, `bytes=first-last` or `bytes=first-`, parsed without the general path. */
+const SIMPLE_RANGE = /^bytes=(\d+)-(\d*)$/
 
 /**
  * Largest multipart/byteranges body served. Such bodies are assembled in memory, because Bun sends a body that
@@ -33,6 +36,14 @@ export const MAX_MULTIPART_BYTES = 1024 * 1024
  */
 export function parseRange(header: string | null | undefined, size: number): RangeRequest {
   if (!header) return NONE
+  const simple = SIMPLE_RANGE.exec(header)
+  if (simple) {
+    // Exactly what the general path below gives for one spec with a first byte.
+    const start = Number(simple[1])
+    const end = simple[2] === '' ? Number.POSITIVE_INFINITY : Number(simple[2])
+    if (end < start) return NONE
+    return start < size ? { kind: 'single', start, end: Math.min(end, size - 1) } : UNSATISFIABLE
+  }
   const equals = header.indexOf('=')
   if (equals < 0) return NONE
   if (header.slice(0, equals).trim().toLowerCase() !== 'bytes') return NONE
@@ -65,7 +76,7 @@ export function parseRange(header: string | null | undefined, size: number): Ran
     if (start < size) satisfiable.push({ start, end: Math.min(end, size - 1) })
   }
 
-  if (satisfiable.length === 0) return size === 0 && anyNonEmptySuffix ? NONE : { kind: 'unsatisfiable' }
+  if (satisfiable.length === 0) return size === 0 && anyNonEmptySuffix ? NONE : UNSATISFIABLE
   const ranges = coalesce(satisfiable)
   const [only] = ranges
   if (ranges.length === 1 && only) return { kind: 'single', start: only.start, end: only.end }
@@ -102,6 +113,8 @@ export interface Validators {
   /** A complete entity-tag including quotes, e.g. `"a1-b2"` or `W/"a1"`. */
   etag?: string
   lastModified?: Date
+  /** `lastModified` as an HTTP-date, when the source has it at hand (sources reused for many requests do). */
+  lastModifiedText?: string
 }
 
 /**
@@ -187,21 +200,30 @@ export function fileSource(
     contentType?: string
     etag?: string
     smallRanges?: SmallRangeReader
+    /**
+     * Asked before the whole file or a large range is read through `file` (opened by path): false when the file is
+     * no longer the one `size` and the validators came from, which is then a 503 FILE_CHANGED.
+     */
+    unchanged?: () => boolean
   },
 ): RangeSource {
-  const { smallRanges } = stats
+  const { smallRanges, unchanged } = stats
+  const changed = () =>
+    new ServiceUnavailableError('The file changed while it was read; try again', 'FILE_CHANGED')
   return {
     size: stats.size,
     contentType: stats.contentType ?? (file.type || 'application/octet-stream'),
     lastModified: stats.lastModified,
+    lastModifiedText: stats.lastModified.toUTCString(),
     etag: stats.etag ?? etagFor(stats.size, stats.lastModified),
     body: (range) => {
-      if (!range) return file.slice(0, stats.size)
-      const length = range.end - range.start + 1
-      if (!smallRanges || length > MAX_BUFFERED_RANGE_BYTES) return file.slice(range.start, range.end + 1)
+      const length = range ? range.end - range.start + 1 : stats.size
+      if (!range || !smallRanges || length > MAX_BUFFERED_RANGE_BYTES) {
+        if (unchanged && !unchanged()) throw changed()
+        return range ? file.slice(range.start, range.end + 1) : file.slice(0, stats.size)
+      }
       const bytes = smallRanges.openFiles.read(smallRanges.path, smallRanges.identity, range.start, length)
-      if (!bytes)
-        throw new ServiceUnavailableError('The file changed while it was read; try again', 'FILE_CHANGED')
+      if (!bytes) throw changed()
       return bytes
     },
   }
@@ -237,11 +259,25 @@ export async function serveRange(
   source: RangeSource,
   options: ServeRangeOptions = {},
 ): Promise<Response> {
+  return rangeResponse(request, source, options)
+}
+
+/**
+ * `serveRange` without the promise when none is needed: the Response itself when the body is at hand (a file
+ * slice, bytes read from a kept-open descriptor), and a RangeNotSatisfiableError thrown rather than rejected. For
+ * the hottest callers (src/tracks/stream-route.ts), where Bun answers a returned Response sooner than a promise.
+ */
+export function rangeResponse(
+  request: Request,
+  source: RangeSource,
+  options: ServeRangeOptions = {},
+): Response | Promise<Response> {
   const isHead = request.method === 'HEAD'
   // One headers object, filled as the answer takes shape: this runs for every range a player fetches.
   const headers: Record<string, string> = {}
   if (source.etag) headers.ETag = source.etag
-  if (source.lastModified) headers['Last-Modified'] = source.lastModified.toUTCString()
+  if (source.lastModified)
+    headers['Last-Modified'] = source.lastModifiedText ?? source.lastModified.toUTCString()
   Object.assign(headers, options.headers)
 
   if (isNotModified(request.headers, source)) return new Response(null, { status: 304, headers })
@@ -260,20 +296,28 @@ export async function serveRange(
   switch (range.kind) {
     case 'none':
       headers['Content-Length'] = String(source.size)
-      return new Response(isHead ? null : await source.body(), { status: 200, headers })
+      return respond(isHead ? null : source.body(), { status: 200, headers })
     case 'unsatisfiable':
       throw new RangeNotSatisfiableError(source.size)
     case 'single':
       headers['Content-Range'] = `bytes ${range.start}-${range.end}/${source.size}`
       headers['Content-Length'] = String(range.end - range.start + 1)
-      return new Response(isHead ? null : await source.body(range), { status: 206, headers })
+      return respond(isHead ? null : source.body(range), { status: 206, headers })
     case 'multi': {
       const { boundary, length, bytes } = multipart as Multipart
       headers['Content-Type'] = `multipart/byteranges; boundary=${boundary}`
       headers['Content-Length'] = String(length)
-      return new Response(isHead ? null : await bytes(), { status: 206, headers })
+      return respond(isHead ? null : bytes(), { status: 206, headers })
     }
   }
+}
+
+/** The Response for `body`, at once when it is at hand, once it is when it comes as a promise. */
+function respond(
+  body: RangeBody | Promise<RangeBody> | null,
+  init: { status: number; headers: Record<string, string> },
+): Response | Promise<Response> {
+  return body instanceof Promise ? body.then((bytes) => new Response(bytes, init)) : new Response(body, init)
 }
 
 /** RFC 9110 §13.2.2: If-None-Match decides when present; If-Modified-Since only when it is absent. */

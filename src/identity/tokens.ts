@@ -48,6 +48,11 @@ export class TokenService {
     })
   }
 
+  /** The identity of `token` if it was verified recently (see VerifiedTokenCache), without checking it again. */
+  recentlyVerified(token: string): Identity | undefined {
+    return this.verified.get(token)
+  }
+
   /** The identity in `token`, or UnauthorizedError when it is expired, malformed, forged or unsigned. */
   async verify(token: string): Promise<Identity> {
     const cached = this.verified.get(token)

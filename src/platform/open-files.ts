@@ -7,7 +7,7 @@
  * halves the server's CPU per 64 KiB range (measured in test/bench/range.bench.ts). Larger ranges and whole files
  * stay `Bun.file` slices, which Bun sends with sendfile(2).
  */
-import { closeSync, openSync, readSync } from 'node:fs'
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
 
 /** Largest range read into memory; larger ones are left to sendfile(2). Below Bun's own pread threshold. */
 export const MAX_BUFFERED_RANGE_BYTES = 512 * 1024
@@ -27,7 +27,8 @@ export class OpenFiles {
 
   /**
    * `length` bytes of the file at `path` from `position`, or undefined when the file holds fewer (it shrank since
-   * `identity` was taken). `identity` must come from a stat of `path` made for this request.
+   * `identity` was taken) or `path` now names another file than `identity` (it was replaced since). `identity`
+   * comes from a stat of `path` (made for this request, or kept since by src/tracks/stream-files.ts).
    */
   read(
     path: string,
@@ -36,6 +37,7 @@ export class OpenFiles {
     length: number,
   ): Uint8Array<ArrayBuffer> | undefined {
     const fd = this.descriptor(path, identity)
+    if (fd === undefined) return undefined
     // Every byte is overwritten by the read below (or the buffer is dropped), so it need not be zeroed.
     const bytes = Buffer.allocUnsafe(length)
     let filled = 0
@@ -56,7 +58,7 @@ export class OpenFiles {
     this.open.clear()
   }
 
-  private descriptor(path: string, identity: FileIdentity): number {
+  private descriptor(path: string, identity: FileIdentity): number | undefined {
     const cached = this.open.get(path)
     if (cached && cached.dev === identity.dev && cached.ino === identity.ino) {
       // Most recently used last, so eviction takes the first entry.
@@ -74,6 +76,12 @@ export class OpenFiles {
       this.open.delete(oldestPath)
     }
     const fd = openSync(path, 'r')
+    const opened = fstatSync(fd)
+    if (opened.dev !== identity.dev || opened.ino !== identity.ino) {
+      // Replaced after the stat `identity` came from: these are not the bytes its size and validators describe.
+      closeSync(fd)
+      return undefined
+    }
     this.open.set(path, { fd, dev: identity.dev, ino: identity.ino })
     return fd
   }

@@ -33,6 +33,11 @@ export interface AudioLibraryOptions {
   /** Most files the library holds; files past it are left out with a warning. */
   maxFiles?: number
   log?: Pick<typeof rootLog, 'warn' | 'error'>
+  /**
+   * Called at once (before the debounce) whenever something at or under the folder may have changed: a watch
+   * event, a failed watcher, or `markChanged`. Whatever is kept about the files' bytes must be checked again.
+   */
+  onChange?: () => void
 }
 
 const DEFAULT_DEBOUNCE_MS = 300
@@ -66,6 +71,7 @@ export class AudioLibrary {
   private readonly maxDelayMs: number
   private readonly maxFiles: number
   private readonly log: Pick<typeof rootLog, 'warn' | 'error'>
+  private readonly onChange: (() => void) | undefined
 
   private constructor(
     readonly dir: string,
@@ -75,6 +81,7 @@ export class AudioLibrary {
     this.maxDelayMs = options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS
     this.maxFiles = options.maxFiles ?? DEFAULT_MAX_LIBRARY_FILES
     this.log = options.log ?? rootLog
+    this.onChange = options.onChange
   }
 
   /** Creates the folder if needed, starts watching it, and resolves once the first full scan is done. */
@@ -106,6 +113,7 @@ export class AudioLibrary {
   /** Tells the library that `relativePath` may have changed (e.g. it was served with another size than listed). */
   markChanged(relativePath: string): void {
     if (this.closed) return
+    this.onChange?.()
     if (this.dirty.size === 0) this.firstDirtyAt = Date.now()
     this.dirty.add(relativePath)
     clearTimeout(this.debounce)

@@ -4,21 +4,12 @@
  */
 import { Elysia } from 'elysia'
 import { respondWithHookHeaders } from '../http/pass-through.ts'
-import { serveRange } from '../http/range.ts'
 import { authPlugin } from '../identity/auth-plugin.ts'
 import type { TokenService } from '../identity/tokens.ts'
 import { MethodNotAllowedError, NotFoundError } from '../platform/errors.ts'
 import { success, trackIdParams, trackJson } from './model.ts'
 import type { TrackService } from './service.ts'
-
-/** The stream paths of track-streaming-service.md and personal-track-control.md (which uses both prefixes). */
-const STREAM_PATHS = ['/api/stream/:trackId', '/tracks/stream/:trackId', '/api/tracks/stream/:trackId']
-
-const STREAM_HEADERS = {
-  // Answers depend on the token: shared caches must not keep them; browsers may, revalidating with the ETag.
-  'Cache-Control': 'private, no-cache',
-  'X-Content-Type-Options': 'nosniff',
-}
+import { STREAM_PATHS, streamTrack } from './stream-route.ts'
 
 const tags = ['tracks']
 
@@ -33,9 +24,8 @@ export function trackRoutes(tokens: TokenService, tracks: TrackService) {
   const stream = {
     handler: async ({ request, params, user, set }: StreamContext) => {
       if (request.method !== 'GET' && request.method !== 'HEAD') throw new MethodNotAllowedError('GET, HEAD')
-      const source = tracks.streamSource(params.trackId, user.userId)
-      return respondWithHookHeaders(set, STREAM_HEADERS, (headers) =>
-        serveRange(request, source, { headers }),
+      return respondWithHookHeaders(set, {}, async (headers) =>
+        streamTrack(tracks, request, params.trackId, user.userId, headers),
       )
     },
     options: {
@@ -73,6 +63,7 @@ export function trackRoutes(tokens: TokenService, tracks: TrackService) {
       },
       { auth: true, params: trackIdParams, detail: { summary: "A track's metadata", tags } },
     )
+  // GET and HEAD normally reach the native routes of stream-route.ts first; this route answers what they pass on.
   // `all` rather than `get`: Elysia's own HEAD for GET routes reads the body and rewrites Content-Length.
   for (const path of STREAM_PATHS) app.all(path, stream.handler, stream.options)
   return app

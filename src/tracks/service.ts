@@ -2,14 +2,14 @@
  * The track catalog: library files for every signed-in user plus each user's own uploads, and the files behind
  * them for streaming. Routes and playback sessions look tracks up here; ids are only ever map keys, never paths.
  */
-import { statSync } from 'node:fs'
 import type { TrackConfig } from '../config.ts'
-import { fileSource, type RangeSource } from '../http/range.ts'
+import type { RangeSource } from '../http/range.ts'
 import type { Db } from '../platform/db/index.ts'
 import { NotFoundError } from '../platform/errors.ts'
 import { OpenFiles } from '../platform/open-files.ts'
 import type { Track, TrackCatalog } from './catalog.ts'
 import { AudioLibrary, type TrackFile } from './library.ts'
+import { StreamFiles } from './stream-files.ts'
 import { TrackUploads } from './uploads.ts'
 
 export interface TrackServiceOptions {
@@ -20,12 +20,12 @@ export interface TrackServiceOptions {
 }
 
 export class TrackService implements TrackCatalog {
-  /** Descriptors kept open for small range reads (a player fetches a track in many small ranges). */
-  private readonly openFiles = new OpenFiles()
-
   private constructor(
     private readonly library: AudioLibrary,
     private readonly uploads: TrackUploads,
+    /** Descriptors kept open for small range reads (a player fetches a track in many small ranges). */
+    private readonly openFiles: OpenFiles,
+    private readonly streamFiles: StreamFiles,
   ) {}
 
   /** Scans the library (resolving once the first scan is done), starts watching it, and loads stored uploads. */
@@ -35,8 +35,19 @@ export class TrackService implements TrackCatalog {
       dataDir: options.dataDir,
       maxFileBytes: options.limits.uploadMaxBytes,
     })
-    const library = await AudioLibrary.open({ dir: options.audioFilesDir })
-    return new TrackService(library, uploads)
+    const openFiles = new OpenFiles()
+    let library: AudioLibrary | undefined
+    const streamFiles = new StreamFiles({
+      openFiles,
+      // Changed under us without a watch event yet (or one still debouncing): make sure it is read again.
+      onSizeChanged: (file) => {
+        if (file.track.ownerId !== null) return
+        const relative = library?.relativePathOf(file.track.id)
+        if (relative !== undefined) library?.markChanged(relative)
+      },
+    })
+    library = await AudioLibrary.open({ dir: options.audioFilesDir, onChange: () => streamFiles.forgetAll() })
+    return new TrackService(library, uploads, openFiles, streamFiles)
   }
 
   find(trackId: string, userId: string): Track | undefined {
@@ -54,25 +65,15 @@ export class TrackService implements TrackCatalog {
   }
 
   /**
-   * What to serve for `trackId`: the file as it is on disk right now (size and date from a fresh stat, so a file
-   * replaced since the last scan is never served with stale lengths; small ranges are read through `openFiles`).
-   * NotFoundError when the user may not see the track or its file is gone.
+   * What to serve for `trackId`: the file as it is on disk (size and validators from a stat no older than the last
+   * change the library saw, and at most STREAM_STAT_MAX_AGE_MS: see stream-files.ts; small ranges are read through
+   * `openFiles`). NotFoundError when the user may not see the track or its file is gone.
    */
   streamSource(trackId: string, userId: string): RangeSource {
     const file = this.fileFor(trackId, userId)
-    const stats = file && statSync(file.path, { throwIfNoEntry: false })
-    if (!file || !stats?.isFile()) throw new NotFoundError('Track not found', 'TRACK_NOT_FOUND')
-    if (stats.size !== file.track.size && file.track.ownerId === null) {
-      // Changed under us without a watch event yet (or one still debouncing): make sure it is read again.
-      const relative = this.library.relativePathOf(trackId)
-      if (relative !== undefined) this.library.markChanged(relative)
-    }
-    return fileSource(Bun.file(file.path), {
-      size: stats.size,
-      lastModified: stats.mtime,
-      contentType: file.track.mimeType,
-      smallRanges: { openFiles: this.openFiles, path: file.path, identity: stats },
-    })
+    const source = file && this.streamFiles.source(file)
+    if (!source) throw new NotFoundError('Track not found', 'TRACK_NOT_FOUND')
+    return source
   }
 
   async close(): Promise<void> {

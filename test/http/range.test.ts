@@ -464,3 +464,29 @@ describe('fileSource', () => {
     }
   })
 })
+
+describe('parseRange: the simple-form shortcut', () => {
+  test('`bytes=a-b` and `bytes=a-` give what the general parser gives (a trailing comma forces the general path)', () => {
+    const headers = [
+      'bytes=0-0',
+      'bytes=0-1',
+      'bytes=10-19',
+      'bytes=500-',
+      'bytes=999-',
+      'bytes=1000-',
+      'bytes=1000-2000',
+      'bytes=5-2',
+      'bytes=0-99999999999999999999',
+      'bytes=007-010',
+    ]
+    for (const size of [0, 1, 1000]) {
+      for (const header of headers) {
+        expect({ header, size, range: parseRange(header, size) }).toEqual({
+          header,
+          size,
+          range: parseRange(`${header},`, size),
+        })
+      }
+    }
+  })
+})

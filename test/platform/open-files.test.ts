@@ -62,3 +62,19 @@ describe('OpenFiles', () => {
     files.closeAll()
   })
 })
+
+describe('OpenFiles identity on opening', () => {
+  test('a path that names another file than the stat said (replaced since) gives undefined, not its bytes', () => {
+    const path = join(dir.path, 'e.bin')
+    writeFileSync(path, 'old content')
+    const identity = statSync(path)
+    writeFileSync(join(dir.path, 'e.new'), 'new content')
+    renameSync(join(dir.path, 'e.new'), path)
+    const files = new OpenFiles(2)
+    const before = openDescriptors()
+    expect(files.read(path, identity, 0, 3)).toBeUndefined()
+    expect(openDescriptors()).toBe(before)
+    expect(Buffer.from(files.read(path, statSync(path), 0, 3) as Uint8Array).toString()).toBe('new')
+    files.closeAll()
+  })
+})
