@@ -4,7 +4,7 @@
  */
 import { Elysia } from 'elysia'
 import { authPlugin } from '../identity/auth-plugin.ts'
-import type { TokenService } from '../identity/tokens.ts'
+import type { Identity, TokenService } from '../identity/tokens.ts'
 import { success } from '../tracks/model.ts'
 import { MoveBody, TrackParams, UpdateBody } from './model.ts'
 import { actingUser, type PlaybackService } from './service.ts'
@@ -15,49 +15,43 @@ export const HTTP_DEVICE = 'http'
 const tags = ['playback']
 
 export function playbackRoutes(tokens: TokenService, playback: PlaybackService) {
+  /** Play or pause `params.id`, at the body's `currentTime` when given. */
+  const move =
+    (type: 'play' | 'pause') =>
+    async ({
+      user,
+      params,
+      body,
+    }: {
+      user: Identity
+      params: { id: string }
+      body: typeof MoveBody.static | null
+    }) => {
+      const userId = actingUser(user, body?.userId)
+      const { session } = await playback.change(userId, {
+        type,
+        trackId: params.id,
+        position: body?.currentTime,
+        deviceId: HTTP_DEVICE,
+        timestamp: body?.timestamp,
+      })
+      return success(session)
+    }
   const controls = (prefix: string) =>
     new Elysia({ name: `playback-routes:${prefix}` })
       .use(authPlugin(tokens))
-      .post(
-        `${prefix}/play/:id`,
-        async ({ user, params, body }) => {
-          const userId = actingUser(user, body?.userId)
-          const { session } = await playback.change(userId, {
-            type: 'play',
-            trackId: params.id,
-            position: body?.currentTime,
-            deviceId: HTTP_DEVICE,
-            timestamp: body?.timestamp,
-          })
-          return success(session)
-        },
-        {
-          auth: true,
-          params: TrackParams,
-          body: MoveBody,
-          detail: { summary: 'Play a track (from currentTime, or on from where the session is)', tags },
-        },
-      )
-      .post(
-        `${prefix}/pause/:id`,
-        async ({ user, params, body }) => {
-          const userId = actingUser(user, body?.userId)
-          const { session } = await playback.change(userId, {
-            type: 'pause',
-            trackId: params.id,
-            position: body?.currentTime,
-            deviceId: HTTP_DEVICE,
-            timestamp: body?.timestamp,
-          })
-          return success(session)
-        },
-        {
-          auth: true,
-          params: TrackParams,
-          body: MoveBody,
-          detail: { summary: 'Pause (at currentTime, or where the session is)', tags },
-        },
-      )
+      .post(`${prefix}/play/:id`, move('play'), {
+        auth: true,
+        params: TrackParams,
+        body: MoveBody,
+        detail: { summary: 'Play a track (from currentTime, or on from where the session is)', tags },
+      })
+      .post(`${prefix}/pause/:id`, move('pause'), {
+        auth: true,
+        params: TrackParams,
+        body: MoveBody,
+        detail: { summary: 'Pause (at currentTime, or where the session is)', tags },
+      })
       .post(
         `${prefix}/update-state/:id`,
         async ({ user, params, body }) => {

@@ -8,6 +8,7 @@
 import { eq, lte, sql } from 'drizzle-orm'
 import type { PlaybackSession } from '../../actors/playback.machine.ts'
 import type { Db } from '../platform/db/index.ts'
+import { IdleSignal } from '../platform/idle-signal.ts'
 import { log } from '../platform/log.ts'
 import { playbackMetrics } from './metrics.ts'
 import { playbackSessions } from './schema.ts'
@@ -60,7 +61,7 @@ export class SessionStore {
   private writing = false
   private failures = 0
   private retryTimer: ReturnType<typeof setTimeout> | undefined
-  private idleWaiters: Array<() => void> = []
+  private readonly idle = new IdleSignal()
 
   constructor(
     private readonly db: Db,
@@ -93,15 +94,7 @@ export class SessionStore {
     clearTimeout(this.retryTimer)
     this.retryTimer = undefined
     void this.write()
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const drained = await Promise.race([
-      new Promise<boolean>((resolve) => this.idleWaiters.push(() => resolve(true))),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), timeoutMs)
-      }),
-    ])
-    clearTimeout(timer)
-    return drained
+    return this.idle.wait(timeoutMs)
   }
 
   /** Stops retrying (shutdown, after `drain`); what is still queued is reported, not written. */
@@ -139,7 +132,7 @@ export class SessionStore {
     } finally {
       this.writing = false
     }
-    if (this.queue.size === 0) for (const wake of this.idleWaiters.splice(0)) wake()
+    if (this.queue.size === 0) this.idle.notify()
   }
 
   private async upsert(rows: Row[]): Promise<void> {

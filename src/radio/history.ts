@@ -1,6 +1,7 @@
 import { and, desc, eq, gte, lte, type SQL } from 'drizzle-orm'
 import type { TransmissionEnded } from '../../actors/transmission.machine.ts'
 import type { Db } from '../platform/db/index.ts'
+import { IdleSignal } from '../platform/idle-signal.ts'
 import { log } from '../platform/log.ts'
 import type { BlobStore } from '../platform/storage/blob-store.ts'
 import { radioMetrics } from './metrics.ts'
@@ -50,7 +51,7 @@ export class TransmissionHistory {
   private failures = 0
   private lastError: string | undefined
   private timer: ReturnType<typeof setTimeout> | undefined
-  private idleWaiters: Array<() => void> = []
+  private readonly idle = new IdleSignal()
 
   constructor(
     private readonly db: Db,
@@ -101,15 +102,7 @@ export class TransmissionHistory {
     clearTimeout(this.timer)
     this.timer = undefined
     this.kick()
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const drained = await Promise.race([
-      new Promise<boolean>((resolve) => this.idleWaiters.push(() => resolve(true))),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), timeoutMs)
-      }),
-    ])
-    clearTimeout(timer)
-    return drained
+    return this.idle.wait(timeoutMs)
   }
 
   /** Stops retrying (shutdown); what is still queued is reported, not written. */
@@ -185,7 +178,7 @@ export class TransmissionHistory {
       this.working = false
     }
     if (this.queue.length === 0) {
-      for (const resolve of this.idleWaiters.splice(0)) resolve()
+      this.idle.notify()
     }
   }
 

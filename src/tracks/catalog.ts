@@ -3,10 +3,8 @@
  * (scan, watch, uploads, streaming); playback sessions (`src/playback/`) only look tracks up here.
  */
 
-/** One playable file: a library file (visible to every signed-in user) or an upload (its owner only). */
-export interface Track {
-  /** Stable across restarts (derived from the file, never from scan order). */
-  id: string
+/** What a track's bytes say about it (`src/tracks/metadata.ts` reads it). */
+export interface TrackInfo {
   title: string
   artist: string
   album: string | null
@@ -17,9 +15,15 @@ export interface Track {
   /** Container, lower case: `mp3`, `flac`, `ogg`, `m4a`, `wav`, `opus`, … */
   format: string
   codec: string | null
+  mimeType: string
+}
+
+/** One playable file: a library file (visible to every signed-in user) or an upload (its owner only). */
+export interface Track extends TrackInfo {
+  /** Stable across restarts (derived from the file, never from scan order). */
+  id: string
   /** Bytes. */
   size: number
-  mimeType: string
   /** `null` for library files; the uploader's user id for uploads. */
   ownerId: string | null
 }

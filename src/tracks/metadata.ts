@@ -5,20 +5,7 @@
 import { basename, extname } from 'node:path'
 import { type IAudioMetadata, parseFile } from 'music-metadata'
 import { cleanTitle } from '../platform/display-text.ts'
-
-/** Everything the catalog keeps about a track besides where it lives and who owns it. */
-export interface TrackInfo {
-  title: string
-  artist: string
-  album: string | null
-  /** Seconds, to the millisecond; 0 when unknown. */
-  duration: number
-  /** kbit/s, rounded; 0 when unknown. */
-  bitrate: number
-  format: string
-  codec: string | null
-  mimeType: string
-}
+import type { TrackInfo } from './catalog.ts'
 
 const UNKNOWN_ARTIST = 'Unknown Artist'
 

@@ -12,3 +12,14 @@ export const webRoutes = new Elysia({ name: 'web' })
   .get('/player', page('./player.html'), {
     detail: { summary: 'Track player, in sync across your devices', tags: ['web'] },
   })
+  .get(
+    '/assets/token-login.js',
+    () =>
+      new Response(Bun.file(new URL('./token-login.js', import.meta.url)), {
+        headers: {
+          'content-type': 'text/javascript; charset=utf-8',
+          'cache-control': 'public, max-age=3600',
+        },
+      }),
+    { detail: { hide: true } },
+  )

@@ -6,6 +6,7 @@
  * `trackUpdated` carrying it arriving on the same user's other device, on this process's clock. Prints one JSON line.
  */
 import { TokenService } from '../../src/identity/tokens.ts'
+import { LatencyHistogram } from './support.ts'
 
 interface Options {
   /** `http://127.0.0.1:port` */
@@ -18,26 +19,7 @@ interface Options {
 
 const options = JSON.parse(process.argv[2] ?? '{}') as Options
 const DEVICES = 2
-/** Latency histogram in 0.1 ms buckets up to 30 s. */
-const BUCKET_MS = 0.1
-const histogram = new Uint32Array(300_000)
-let samples = 0
-
-function record(ms: number): void {
-  const bucket = Math.min(histogram.length - 1, Math.max(0, Math.floor(ms / BUCKET_MS)))
-  histogram[bucket] = (histogram[bucket] as number) + 1
-  samples++
-}
-
-function percentile(p: number): number {
-  const target = Math.ceil(samples * p)
-  let seen = 0
-  for (let i = 0; i < histogram.length; i++) {
-    seen += histogram[i] as number
-    if (seen >= target) return (i + 1) * BUCKET_MS
-  }
-  return Number.NaN
-}
+const latency = new LatencyHistogram()
 
 interface Device {
   user: number
@@ -75,7 +57,7 @@ function onMessage(device: Device, raw: string): void {
   if (!sender || sent === undefined) return
   sender.sentAt.delete(sequence)
   device.heard++
-  record(at - sent)
+  latency.record(at - sent)
 }
 
 async function connect(): Promise<void> {
@@ -164,9 +146,9 @@ console.log(
     heard,
     lost: sent - heard,
     errors,
-    p50: percentile(0.5),
-    p99: percentile(0.99),
-    max: percentile(1),
+    p50: latency.percentile(0.5),
+    p99: latency.percentile(0.99),
+    max: latency.percentile(1),
   }),
 )
 process.exit(0)

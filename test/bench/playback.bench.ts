@@ -8,12 +8,12 @@
  *
  *   bun test/bench/playback.bench.ts          (BENCH_SECONDS=30, BENCH_USERS=1000 by default)
  */
-import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { libraryTrackId } from '../../src/tracks/library.ts'
 import { makeTone } from '../audiobooks/fixtures.ts'
 import { startServer, TEST_JWT_SECRET } from '../support/server.ts'
 import { tempDir } from '../support/tmp.ts'
+import { cpuSeconds, startFloorProcess } from './support.ts'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 30)
 const USERS = Number(process.env.BENCH_USERS ?? 1000)
@@ -60,30 +60,16 @@ async function airwave(): Promise<Target> {
 }
 
 async function floor(): Promise<Target> {
-  const proc = Bun.spawn(['bun', join(HERE, 'playback-floor.ts')], { stdout: 'pipe', stderr: 'inherit' })
-  const reader = proc.stdout.getReader()
-  let text = ''
-  while (!/listening on (\d+)/.test(text)) {
-    const part = await reader.read()
-    if (part.done) throw new Error('floor did not start')
-    text += new TextDecoder().decode(part.value)
-  }
+  const { port, proc } = await startFloorProcess(join(HERE, 'playback-floor.ts'))
   return {
     name: 'floor (bare Bun.serve relay)',
-    base: `http://127.0.0.1:${/listening on (\d+)/.exec(text)?.[1]}`,
+    base: `http://127.0.0.1:${port}`,
     pid: proc.pid,
     stop: async () => {
       proc.kill()
       await proc.exited
     },
   }
-}
-
-/** CPU seconds (user + system) the process has used so far, from /proc. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / 100
 }
 
 async function run(target: Target): Promise<ClientResult & { rows?: number; cpu: number }> {

@@ -6,6 +6,7 @@
  * receive time minus send time on the same clock. Prints one JSON line.
  */
 import type { Socket } from 'bun'
+import { LatencyHistogram } from './support.ts'
 
 interface Options {
   mode: 'broadcast' | 'ingest'
@@ -23,24 +24,7 @@ const options = JSON.parse(process.argv[2] ?? '{}') as Options
 const { hostname, port } = new URL(options.base)
 const now = () => performance.timeOrigin + performance.now()
 
-/** Latency histogram in 0.1 ms buckets up to 30 s. */
-const BUCKET_MS = 0.1
-const histogram = new Uint32Array(300_000)
-let samples = 0
-function record(ms: number): void {
-  const bucket = Math.min(histogram.length - 1, Math.max(0, Math.floor(ms / BUCKET_MS)))
-  histogram[bucket] = (histogram[bucket] as number) + 1
-  samples++
-}
-function percentile(p: number): number {
-  const target = Math.ceil(samples * p)
-  let seen = 0
-  for (let i = 0; i < histogram.length; i++) {
-    seen += histogram[i] as number
-    if (seen >= target) return (i + 1) * BUCKET_MS
-  }
-  return Number.NaN
-}
+const latency = new LatencyHistogram()
 
 /** Send time of each (slot, sequence) the load generator posted successfully. */
 const sentAt = [new Map<number, number>(), new Map<number, number>(), new Map<number, number>()]
@@ -68,7 +52,7 @@ function onData(listener: Listener, data: Buffer): void {
     const sequence = Number.parseInt(text.slice(i + SEQ.length, i + SEQ.length + 16), 10)
     const sent = sentAt[listener.slot]?.get(sequence)
     listener.received++
-    if (sent !== undefined) record(at - sent)
+    if (sent !== undefined) latency.record(at - sent)
   }
 }
 
@@ -185,9 +169,9 @@ console.log(
     expected,
     received,
     lost: Math.max(0, expected - received),
-    p50: percentile(0.5),
-    p99: percentile(0.99),
-    max: percentile(1),
+    p50: latency.percentile(0.5),
+    p99: latency.percentile(0.99),
+    max: latency.percentile(1),
   }),
 )
 process.exit(0)

@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import type { Subprocess } from 'bun'
 import { b64, opusPackets } from '../radio/support.ts'
 import { startServer } from '../support/server.ts'
+import { startFloorProcess } from './support.ts'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60)
 const SIZES = (process.env.BENCH_SIZES ?? '1000,5000').split(',').map(Number)
@@ -63,15 +64,7 @@ async function airwave(): Promise<Target> {
 }
 
 async function floor(): Promise<Target> {
-  const proc = Bun.spawn(['bun', join(HERE, 'radio-floor.ts')], { stdout: 'pipe', stderr: 'inherit' })
-  const reader = proc.stdout.getReader()
-  let text = ''
-  while (!/listening on (\d+)/.test(text)) {
-    const part = await reader.read()
-    if (part.done) throw new Error('floor did not start')
-    text += new TextDecoder().decode(part.value)
-  }
-  const port = Number(/listening on (\d+)/.exec(text)?.[1])
+  const { port, proc } = await startFloorProcess(join(HERE, 'radio-floor.ts'))
   return {
     name: 'floor',
     base: `http://127.0.0.1:${port}`,

@@ -8,13 +8,14 @@
  *   bun test/bench/range.bench.ts     (BENCH_ROUNDS=3, BENCH_SECONDS=10, BENCH_RANGE_CONNECTIONS=16,
  *                                      BENCH_WHOLE_CONNECTIONS=4 by default; BENCH_WORKLOADS=ranges for one)
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import type { Subprocess } from 'bun'
 import { freePort, makeTone } from '../support/audio.ts'
 import { startServer } from '../support/server.ts'
 import { tempDir } from '../support/tmp.ts'
+import { cpuSeconds } from './support.ts'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
@@ -126,12 +127,6 @@ async function startFloor(): Promise<Target> {
 async function stopProcess(proc: Subprocess): Promise<void> {
   proc.kill('SIGTERM')
   await proc.exited
-}
-
-/** CPU seconds `pid` has used so far, all threads, user + system (from /proc; clock ticks of 10 ms). */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-  return (Number(fields[11]) + Number(fields[12])) / 100
 }
 
 /** Bytes per second from wrk's `Transfer/sec: 1.49GB` (wrk's units are powers of 1024). */
