@@ -1,7 +1,7 @@
 /**
  * The server's CORS policy, defined once: `corsPlugin` applies it to every Elysia route (through @elysiajs/cors,
- * which also answers preflights), and `corsHeaders` gives the same headers to routes Bun's router serves directly
- * (src/http/native-route.ts). test/http/cors.test.ts holds the two to the same answers.
+ * which also answers preflights), and `corsFixedHeaders` with `allowOrigin` give the same answers to routes Bun's
+ * router serves directly (src/http/native-route.ts). test/http/cors.test.ts holds the two to the same answers.
  */
 import { cors } from '@elysiajs/cors'
 
@@ -43,28 +43,28 @@ export function corsPlugin(policy: CorsPolicy) {
 }
 
 /**
- * Adds to `into` exactly the headers `corsPlugin` gives an actual (non-OPTIONS) request: the allowed origin and
- * `Vary`, the request's method and header names reflected (the plugin's `methods: true`, `allowedHeaders: true`),
- * the exposed headers and, with a list of origins, `Access-Control-Allow-Credentials`.
+ * The CORS headers `corsPlugin` gives every actual (non-OPTIONS) response under `policy` whatever the request:
+ * the exposed headers, `Vary` and, with a list of origins, `Access-Control-Allow-Credentials`. With
+ * `allowOrigin`, what a route Bun serves directly (src/http/native-route.ts) sends for CORS, built once per route.
+ * The plugin also reflects the request's method and header names in `Access-Control-Allow-Methods` and
+ * `-Headers` on every response; those only mean something on a preflight's answer (Fetch standard, "CORS-preflight
+ * fetch"), and preflights (OPTIONS) always go to Elysia, so the direct routes leave them out.
  */
-export function corsHeaders(policy: CorsPolicy, request: Request, into: Record<string, string>): void {
-  into['access-control-expose-headers'] = policy.exposeHeaders
-  if (policy.credentials) into['access-control-allow-credentials'] = 'true'
+export function corsFixedHeaders(policy: CorsPolicy): Record<string, string> {
+  const fixed: Record<string, string> = { 'access-control-expose-headers': policy.exposeHeaders }
+  if (policy.credentials) fixed['access-control-allow-credentials'] = 'true'
+  if (policy.origin === true) fixed.vary = '*'
+  else if (policy.origin.length > 0) fixed.vary = 'Origin'
+  return fixed
+}
+
+/** The plugin's `Access-Control-Allow-Origin` for `request`: its Origin (or `*`) when allowed, else none. */
+export function allowOrigin(policy: CorsPolicy, request: Request): string | undefined {
   const { origin } = policy
-  if (origin === true) {
-    into.vary = '*'
-    into['access-control-allow-origin'] = request.headers.get('origin') || '*'
-  } else if (origin.length > 0) {
-    const from = request.headers.get('origin') ?? ''
-    if (origin.some((allowed) => originMatches(allowed, from))) {
-      into.vary = 'Origin'
-      into['access-control-allow-origin'] = from || '*'
-    } else {
-      into.vary = 'Origin'
-    }
-  }
-  into['access-control-allow-methods'] = request.method
-  into['access-control-allow-headers'] = headerNames(request.headers)
+  if (origin === true) return request.headers.get('origin') || '*'
+  if (origin.length === 0) return undefined
+  const from = request.headers.get('origin') ?? ''
+  return origin.some((allowed) => originMatches(allowed, from)) ? from || '*' : undefined
 }
 
 /** The plugin's test: the Origin exactly, or an allowed entry written without its scheme (`app.example`). */
@@ -72,9 +72,4 @@ function originMatches(allowed: string, from: string): boolean {
   if (allowed === from) return true
   const scheme = from.indexOf('://')
   return allowed === (scheme === -1 ? from : from.slice(scheme + 3))
-}
-
-/** The request's header names, lower case, in Bun's order, as the plugin lists them. */
-function headerNames(headers: Headers): string {
-  return Object.keys(headers.toJSON()).join(', ')
 }

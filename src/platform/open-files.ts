@@ -6,6 +6,12 @@
  * every request. Reading the same bytes with one pread from a descriptor kept open copies exactly as much and
  * halves the server's CPU per 64 KiB range (measured in test/bench/range.bench.ts). Larger ranges and whole files
  * stay `Bun.file` slices, which Bun sends with sendfile(2).
+ *
+ * The bytes are read into one buffer kept for every read, not a new one each time: `new Response(bytes)` copies a
+ * typed array body when it is constructed (the Fetch standard's "extract a body" takes a copy of a BufferSource),
+ * so nothing holds on to the buffer once the Response exists. A fresh 64 KiB allocation per range, each touching
+ * cold memory, cost more than a quarter of the server's CPU per range (85.7 against 60.8 µs in range.bench.ts,
+ * README "Benchmarks").
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
 
@@ -22,13 +28,19 @@ export interface FileIdentity {
 
 export class OpenFiles {
   private readonly open = new Map<string, FileIdentity & { fd: number }>()
+  /** The one buffer every read fills (see `read`); allocated on the first read. */
+  private scratch: Buffer<ArrayBuffer> | undefined
 
   constructor(readonly maxOpen = DEFAULT_MAX_OPEN_FILES) {}
 
   /**
-   * `length` bytes of the file at `path` from `position`, or undefined when the file holds fewer (it shrank since
-   * `identity` was taken) or `path` now names another file than `identity` (it was replaced since). `identity`
-   * comes from a stat of `path` (made for this request, or kept since by src/tracks/stream-files.ts).
+   * `length` (at most MAX_BUFFERED_RANGE_BYTES) bytes of the file at `path` from `position`, or undefined when the
+   * file holds fewer (it shrank since `identity` was taken) or `path` now names another file than `identity` (it
+   * was replaced since). `identity` comes from a stat of `path` (made for this request, or kept since by
+   * src/tracks/stream-files.ts).
+   *
+   * The bytes are lent, not given: a view of the buffer the next read overwrites. Copy them, or hand them to
+   * `new Response`, before anything else can read (synchronously, with no `await` in between).
    */
   read(
     path: string,
@@ -36,10 +48,13 @@ export class OpenFiles {
     position: number,
     length: number,
   ): Uint8Array<ArrayBuffer> | undefined {
+    if (length > MAX_BUFFERED_RANGE_BYTES)
+      throw new RangeError(`read of ${length} bytes past the buffered limit`)
     const fd = this.descriptor(path, identity)
     if (fd === undefined) return undefined
-    // Every byte is overwritten by the read below (or the buffer is dropped), so it need not be zeroed.
-    const bytes = Buffer.allocUnsafe(length)
+    // Every byte lent is overwritten by the read below, so the buffer need not be zeroed.
+    this.scratch ??= Buffer.allocUnsafeSlow(MAX_BUFFERED_RANGE_BYTES)
+    const bytes = this.scratch.subarray(0, length)
     let filled = 0
     while (filled < length) {
       const read = readSync(fd, bytes, filled, length - filled, position + filled)

@@ -30,7 +30,9 @@ const STREAM_HEADERS = {
 
 /**
  * The answer to a GET or HEAD of `trackId` by `userId` (200, 206, 304; NotFoundError, RangeNotSatisfiableError),
- * with `headers` (request id, CORS) in it. May throw rather than reject, and answers at once when it can.
+ * with this request's `headers` (request id, CORS) and `fixedHeaders` (STREAM_HEADERS, and whatever else is the
+ * same for every request of the route: the same object each time) in it. May throw rather than reject, and answers
+ * at once when it can.
  */
 export function streamTrack(
   tracks: TrackService,
@@ -38,9 +40,10 @@ export function streamTrack(
   trackId: string,
   userId: string,
   headers: Record<string, string>,
+  fixedHeaders: Readonly<Record<string, string>> = STREAM_HEADERS,
 ): Response | Promise<Response> {
   const source = tracks.streamSource(trackId, userId)
-  return rangeResponse(request, source, { headers: { ...STREAM_HEADERS, ...headers } })
+  return rangeResponse(request, source, { fixedHeaders, headers })
 }
 
 export interface TrackStreamRoutesOptions {
@@ -67,16 +70,19 @@ export function trackStreamRoutes(
     const handler = nativeRoute({
       route: path,
       cors: options.cors,
+      fixedHeaders: STREAM_HEADERS,
       elysia: options.elysia,
       // Elysia decodes and validates ids itself: an over-long one is its 400, which it answers before the token.
       // A percent-escape anywhere is left to it too, so decoding is never a second, different implementation.
       passOn: (request) => trackIdOf(request).length > TRACK_ID_MAX_LENGTH || request.url.includes('%'),
       // Without a promise when the token was verified recently and the bytes are read at once (the usual range).
-      handle: (request, headers) => {
+      handle: (request, headers, fixedHeaders) => {
         const user = authenticate(tokens, request)
         return user instanceof Promise
-          ? user.then(({ userId }) => streamTrack(tracks, request, trackIdOf(request), userId, headers))
-          : streamTrack(tracks, request, trackIdOf(request), user.userId, headers)
+          ? user.then(({ userId }) =>
+              streamTrack(tracks, request, trackIdOf(request), userId, headers, fixedHeaders),
+            )
+          : streamTrack(tracks, request, trackIdOf(request), user.userId, headers, fixedHeaders)
       },
     })
     return { GET: handler, HEAD: handler }

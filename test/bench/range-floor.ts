@@ -1,6 +1,7 @@
 /**
  * The floor for test/bench/range.bench.ts: a bare Bun.serve answering `bytes=a-b` the way Airwave does (small
- * ranges with one pread from a descriptor kept open, larger ones and the whole file as `Bun.file` slices), with
+ * ranges with one pread from a descriptor kept open into one reused buffer, larger ones and the whole file as
+ * `Bun.file` slices), with
  * none of its other work (no token check, catalog, validators, hooks or logs). Prints its port.
  *
  *   bun test/bench/range-floor.ts <file>
@@ -11,6 +12,7 @@ import { MAX_BUFFERED_RANGE_BYTES } from '../../src/platform/open-files.ts'
 const path = process.argv[2] as string
 const size = Bun.file(path).size
 const fd = openSync(path, 'r')
+const scratch = Buffer.allocUnsafeSlow(MAX_BUFFERED_RANGE_BYTES)
 const floor = Bun.serve({
   port: 0,
   hostname: '127.0.0.1',
@@ -22,7 +24,7 @@ const floor = Bun.serve({
     const length = last - first + 1
     let body: Blob | Uint8Array<ArrayBuffer> = Bun.file(path).slice(first, last + 1)
     if (length <= MAX_BUFFERED_RANGE_BYTES) {
-      body = Buffer.allocUnsafe(length)
+      body = scratch.subarray(0, length)
       readSync(fd, body, 0, length, first)
     }
     return new Response(body, {
@@ -31,4 +33,4 @@ const floor = Bun.serve({
     })
   },
 })
-console.log(`listening ${floor.port}`)
+console.log(`listening on ${floor.port}`)

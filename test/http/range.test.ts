@@ -213,6 +213,37 @@ describe('serveRange', () => {
     expect(await response.text()).toBe('0123456789abcdefghijklmnopqrstuvwxyz')
   })
 
+  test("fixed headers: kept per source and per fixed object, never carrying one request's headers into another", async () => {
+    const fixed = { 'Cache-Control': 'private, no-cache', 'Content-Type': 'text/html' }
+    const source = memorySource()
+    const first = await serveRange(get({ range: 'bytes=0-1' }), source, {
+      fixedHeaders: fixed,
+      headers: { 'x-request-id': 'one', 'access-control-allow-origin': 'https://a.example' },
+    })
+    const second = await serveRange(get({ range: 'bytes=2-3' }), source, {
+      fixedHeaders: fixed,
+      headers: { 'x-request-id': 'two' },
+    })
+    expect(Object.fromEntries(second.headers)).toEqual({
+      'accept-ranges': 'bytes',
+      'cache-control': 'private, no-cache',
+      'content-length': '2',
+      'content-range': 'bytes 2-3/36',
+      // The source decides its type, whatever the route's headers say.
+      'content-type': 'audio/mpeg',
+      etag: '"v1"',
+      'last-modified': 'Thu, 02 Jan 2025 03:04:05 GMT',
+      'x-request-id': 'two',
+    })
+    expect(first.headers.get('x-request-id')).toBe('one')
+    expect(first.headers.get('access-control-allow-origin')).toBe('https://a.example')
+    // Another version of the file is another source, with its own validators; another fixed object is used as is.
+    const next = { ...memorySource(), etag: '"v2"' }
+    expect((await serveRange(get(), next, { fixedHeaders: fixed })).headers.get('etag')).toBe('"v2"')
+    const other = await serveRange(get(), source, { fixedHeaders: { 'Cache-Control': 'no-store' } })
+    expect(other.headers.get('cache-control')).toBe('no-store')
+  })
+
   test('206 with exact Content-Range and Content-Length', async () => {
     const response = await serveRange(get({ range: 'bytes=10-15' }), memorySource())
     expect(response.status).toBe(206)
@@ -443,6 +474,33 @@ describe('fileSource', () => {
       smallRanges: { openFiles, path, identity },
     })
     expect(() => stale.body({ start: 30, end: 59 })).toThrow(ServiceUnavailableError)
+    openFiles.closeAll()
+  })
+
+  test('bytes lent by the kept-open descriptor are copied where they are used: responses, multipart parts', async () => {
+    const openFiles = new OpenFiles(2)
+    const source = fileSource(Bun.file(path), {
+      size: 36,
+      lastModified,
+      smallRanges: { openFiles, path, identity: statSync(path) },
+    })
+    // Both responses exist before either body is read; the second read reuses the first one's buffer.
+    const first = await serveRange(get({ range: 'bytes=0-9' }), source)
+    const second = await serveRange(get({ range: 'bytes=26-35' }), source)
+    expect(await first.text()).toBe('0123456789')
+    expect(await second.text()).toBe('qrstuvwxyz')
+    // Two multipart answers assembled at once: each part is copied before the other answer reads its own.
+    const [one, other] = await Promise.all([
+      serveRange(get({ range: 'bytes=0-2, 10-12, 33-35' }), source, { boundary: 'B' }),
+      serveRange(get({ range: 'bytes=3-5, 20-22' }), source, { boundary: 'B' }),
+    ])
+    const text = await one.text()
+    expect(text).toContain('\r\n\r\n012\r\n--B')
+    expect(text).toContain('\r\n\r\nabc\r\n--B')
+    expect(text).toContain('\r\n\r\nxyz\r\n--B--')
+    const otherText = await other.text()
+    expect(otherText).toContain('\r\n\r\n345\r\n--B')
+    expect(otherText).toContain('\r\n\r\nklm\r\n--B--')
     openFiles.closeAll()
   })
 
