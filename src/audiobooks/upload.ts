@@ -11,7 +11,7 @@ import {
   sizeText,
 } from '../http/multipart-upload.ts'
 import { cleanTitle } from '../platform/display-text.ts'
-import { AppError, BadRequestError, PayloadTooLargeError } from '../platform/errors.ts'
+import { BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError } from '../platform/errors.ts'
 
 /** Longest job or chapter title kept, in characters. */
 export const MAX_TITLE_LENGTH = 300
@@ -62,9 +62,7 @@ function jobRules(limits: UploadLimits): MultipartRules {
     maxFieldBytes: MAX_FIELD_BYTES,
     errors: {
       notMultipart: () =>
-        new AppError(
-          415,
-          'UNSUPPORTED_MEDIA_TYPE',
+        new UnsupportedMediaTypeError(
           'Send the job as multipart/form-data with a "title" field and one or more "files"',
         ),
       unexpectedFile: (field) =>

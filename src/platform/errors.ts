@@ -60,6 +60,12 @@ export class PayloadTooLargeError extends AppError {
   }
 }
 
+export class UnsupportedMediaTypeError extends AppError {
+  constructor(message: string, code = 'UNSUPPORTED_MEDIA_TYPE') {
+    super(415, code, message)
+  }
+}
+
 export class RangeNotSatisfiableError extends AppError {
   constructor(size: number) {
     super(416, 'RANGE_NOT_SATISFIABLE', 'Requested range not satisfiable', {

@@ -8,8 +8,8 @@
 import { eq, lte, sql } from 'drizzle-orm'
 import type { PlaybackSession } from '../../actors/playback.machine.ts'
 import type { Db } from '../platform/db/index.ts'
-import { IdleSignal } from '../platform/idle-signal.ts'
 import { log } from '../platform/log.ts'
+import { RetryingWriter } from '../platform/retrying-writer.ts'
 import { playbackMetrics } from './metrics.ts'
 import { playbackSessions } from './schema.ts'
 
@@ -58,15 +58,21 @@ function toSession(row: typeof playbackSessions.$inferSelect): PlaybackSession {
 export class SessionStore {
   /** The newest unwritten session of each user, in the order they were first queued. */
   private readonly queue = new Map<string, PlaybackSession>()
-  private writing = false
-  private failures = 0
-  private retryTimer: ReturnType<typeof setTimeout> | undefined
-  private readonly idle = new IdleSignal()
+  private readonly writer: RetryingWriter
 
   constructor(
     private readonly db: Db,
     private readonly limits: SessionStoreLimits = DEFAULT_STORE_LIMITS,
-  ) {}
+  ) {
+    this.writer = new RetryingWriter({
+      retryMs: limits.retryMs,
+      maxRetryMs: limits.maxRetryMs,
+      run: () => this.write(),
+      pending: () => this.queue.size,
+      onFailure: (err, retryInMs) =>
+        log.warn({ err, pending: this.queue.size, retryInMs }, 'saving playback sessions failed'),
+    })
+  }
 
   /** The user's session as last saved, including one still waiting to be written. */
   async load(userId: string): Promise<PlaybackSession | undefined> {
@@ -85,54 +91,34 @@ export class SessionStore {
     }
     this.queue.set(userId, session)
     playbackMetrics.writesPending.set(this.queue.size)
-    if (this.retryTimer === undefined) void this.write()
+    this.writer.kick()
   }
 
   /** Resolves once everything queued is written (true), or after `timeoutMs` (false); retries at once. */
-  async drain(timeoutMs: number): Promise<boolean> {
-    if (this.queue.size === 0 && !this.writing) return true
-    clearTimeout(this.retryTimer)
-    this.retryTimer = undefined
-    void this.write()
-    return this.idle.wait(timeoutMs)
+  drain(timeoutMs: number): Promise<boolean> {
+    return this.writer.drain(timeoutMs)
   }
 
   /** Stops retrying (shutdown, after `drain`); what is still queued is reported, not written. */
   stop(): void {
-    clearTimeout(this.retryTimer)
-    this.retryTimer = undefined
+    this.writer.stop()
     if (this.queue.size > 0)
       log.error({ pending: this.queue.size }, 'playback sessions not saved at shutdown')
   }
 
-  /** The one writer: batches until the queue is empty, or backs off after a failure. */
+  /** One run of the writer: multi-row upserts until the queue is empty (a failure is retried by `writer`). */
   private async write(): Promise<void> {
-    if (this.writing) return
-    this.writing = true
-    try {
-      while (this.queue.size > 0) {
-        const batch = this.queue.entries().take(this.limits.maxBatch).toArray()
-        await this.upsert(batch.map(([userId, session]) => toRow(userId, session)))
-        // A session queued again while this batch was written stays queued.
-        for (const [userId, session] of batch) {
-          if (this.queue.get(userId) === session) this.queue.delete(userId)
-        }
-        playbackMetrics.sessionsWritten.inc(batch.length)
-        playbackMetrics.writesPending.set(this.queue.size)
-        this.failures = 0
+    while (this.queue.size > 0) {
+      const batch = this.queue.entries().take(this.limits.maxBatch).toArray()
+      await this.upsert(batch.map(([userId, session]) => toRow(userId, session)))
+      // A session queued again while this batch was written stays queued.
+      for (const [userId, session] of batch) {
+        if (this.queue.get(userId) === session) this.queue.delete(userId)
       }
-    } catch (err) {
-      this.failures += 1
-      const delay = Math.min(this.limits.maxRetryMs, this.limits.retryMs * 2 ** (this.failures - 1))
-      log.warn({ err, pending: this.queue.size, retryInMs: delay }, 'saving playback sessions failed')
-      this.retryTimer = setTimeout(() => {
-        this.retryTimer = undefined
-        void this.write()
-      }, delay)
-    } finally {
-      this.writing = false
+      playbackMetrics.sessionsWritten.inc(batch.length)
+      playbackMetrics.writesPending.set(this.queue.size)
+      this.writer.progressed()
     }
-    if (this.queue.size === 0) this.idle.notify()
   }
 
   private async upsert(rows: Row[]): Promise<void> {

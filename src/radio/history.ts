@@ -1,8 +1,8 @@
 import { and, desc, eq, gte, lte, type SQL } from 'drizzle-orm'
 import type { TransmissionEnded } from '../../actors/transmission.machine.ts'
 import type { Db } from '../platform/db/index.ts'
-import { IdleSignal } from '../platform/idle-signal.ts'
 import { log } from '../platform/log.ts'
+import { RetryingWriter } from '../platform/retrying-writer.ts'
 import type { BlobStore } from '../platform/storage/blob-store.ts'
 import { radioMetrics } from './metrics.ts'
 import type { HistoryFilters } from './model.ts'
@@ -47,17 +47,25 @@ export function recordingKey(transmissionId: string): string {
 export class TransmissionHistory {
   private readonly queue: PendingWrite[] = []
   private queuedBytes = 0
-  private working = false
-  private failures = 0
   private lastError: string | undefined
-  private timer: ReturnType<typeof setTimeout> | undefined
-  private readonly idle = new IdleSignal()
+  private readonly writer: RetryingWriter
 
   constructor(
     private readonly db: Db,
     private readonly blobs: BlobStore,
     private readonly limits: HistoryLimits = DEFAULT_HISTORY_LIMITS,
-  ) {}
+  ) {
+    this.writer = new RetryingWriter({
+      retryMs: limits.retryMs,
+      maxRetryMs: limits.maxRetryMs,
+      run: () => this.work(),
+      pending: () => this.queue.length,
+      onFailure: (err, retryInMs) => {
+        this.lastError = (err as Error).message
+        log.warn({ err, pending: this.queue.length, retryInMs }, 'transmission history write failed')
+      },
+    })
+  }
 
   /** Queues an ended transmission (with its Ogg Opus recording when it was saved) for writing. */
   record(ended: TransmissionEnded, recording: Uint8Array | null): void {
@@ -80,7 +88,7 @@ export class TransmissionHistory {
     this.queuedBytes += recording?.byteLength ?? 0
     this.enforceBounds()
     radioMetrics.historyPending.set(this.queue.length)
-    this.kick()
+    this.writer.kick()
   }
 
   /** Writes waiting, and why the last attempt failed (undefined when the last attempt worked). */
@@ -97,18 +105,13 @@ export class TransmissionHistory {
   }
 
   /** Resolves once the queue is empty, or after `timeoutMs`; retries right away instead of waiting for backoff. */
-  async drain(timeoutMs: number): Promise<boolean> {
-    if (this.queue.length === 0 && !this.working) return true
-    clearTimeout(this.timer)
-    this.timer = undefined
-    this.kick()
-    return this.idle.wait(timeoutMs)
+  drain(timeoutMs: number): Promise<boolean> {
+    return this.writer.drain(timeoutMs)
   }
 
   /** Stops retrying (shutdown); what is still queued is reported, not written. */
   stop(): void {
-    clearTimeout(this.timer)
-    this.timer = undefined
+    this.writer.stop()
     if (this.queue.length > 0)
       log.error({ pending: this.queue.length }, 'transmissions not saved at shutdown')
   }
@@ -148,37 +151,16 @@ export class TransmissionHistory {
     }
   }
 
-  private kick(): void {
-    if (this.working || this.timer) return
-    this.working = true
-    void this.work()
-  }
-
+  /** One run of the writer: each waiting transmission in order (a failure is retried by `writer`). */
   private async work(): Promise<void> {
-    try {
-      for (let next = this.queue[0]; next; next = this.queue[0]) {
-        await this.write(next)
-        this.queue.shift()
-        this.queuedBytes -= next.recording?.byteLength ?? 0
-        radioMetrics.historyPending.set(this.queue.length)
-        if (this.failures > 0) log.info({ pending: this.queue.length }, 'transmission history writes resumed')
-        this.failures = 0
-        this.lastError = undefined
-      }
-    } catch (err) {
-      this.failures++
-      this.lastError = (err as Error).message
-      const delay = Math.min(this.limits.maxRetryMs, this.limits.retryMs * 2 ** (this.failures - 1))
-      log.warn({ err, pending: this.queue.length, retryInMs: delay }, 'transmission history write failed')
-      this.timer = setTimeout(() => {
-        this.timer = undefined
-        this.kick()
-      }, delay)
-    } finally {
-      this.working = false
-    }
-    if (this.queue.length === 0) {
-      this.idle.notify()
+    for (let next = this.queue[0]; next; next = this.queue[0]) {
+      await this.write(next)
+      this.queue.shift()
+      this.queuedBytes -= next.recording?.byteLength ?? 0
+      radioMetrics.historyPending.set(this.queue.length)
+      if (this.writer.progressed())
+        log.info({ pending: this.queue.length }, 'transmission history writes resumed')
+      this.lastError = undefined
     }
   }
 

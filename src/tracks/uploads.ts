@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { asc } from 'drizzle-orm'
 import { type MultipartRules, receiveMultipart, sizeText } from '../http/multipart-upload.ts'
 import type { Db } from '../platform/db/index.ts'
-import { AppError, BadRequestError, PayloadTooLargeError } from '../platform/errors.ts'
+import { BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError } from '../platform/errors.ts'
 import { log as rootLog } from '../platform/log.ts'
 import type { Track } from './catalog.ts'
 import type { TrackFile } from './library.ts'
@@ -90,7 +90,10 @@ export class TrackUploads {
       if (file.size === 0) throw new BadRequestError('The uploaded file is empty', 'EMPTY_FILE')
       const info = await readTrackInfo(file.path, file.name)
       if (!info) {
-        throw new AppError(415, 'NOT_AUDIO', 'The uploaded file is not an audio file this server can read')
+        throw new UnsupportedMediaTypeError(
+          'The uploaded file is not an audio file this server can read',
+          'NOT_AUDIO',
+        )
       }
       const id = newUploadId()
       const path = join(this.dir, id)
@@ -133,9 +136,7 @@ export class TrackUploads {
       maxFieldBytes: MAX_FIELD_BYTES,
       errors: {
         notMultipart: () =>
-          new AppError(
-            415,
-            'UNSUPPORTED_MEDIA_TYPE',
+          new UnsupportedMediaTypeError(
             'Send the track as multipart/form-data with the audio in a "file" field',
           ),
         unexpectedFile: (field) =>

@@ -60,15 +60,12 @@ async function airwave(): Promise<Target> {
 }
 
 async function floor(): Promise<Target> {
-  const { port, proc } = await startFloorProcess(join(HERE, 'playback-floor.ts'))
+  const { port, proc, stop } = await startFloorProcess(join(HERE, 'playback-floor.ts'))
   return {
     name: 'floor (bare Bun.serve relay)',
     base: `http://127.0.0.1:${port}`,
     pid: proc.pid,
-    stop: async () => {
-      proc.kill()
-      await proc.exited
-    },
+    stop,
   }
 }
 

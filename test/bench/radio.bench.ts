@@ -64,17 +64,14 @@ async function airwave(): Promise<Target> {
 }
 
 async function floor(): Promise<Target> {
-  const { port, proc } = await startFloorProcess(join(HERE, 'radio-floor.ts'))
+  const { port, proc, stop } = await startFloorProcess(join(HERE, 'radio-floor.ts'))
   return {
     name: 'floor',
     base: `http://127.0.0.1:${port}`,
     pid: proc.pid,
     listenPath: '/listen',
     publishPath: '/publish',
-    stop: async () => {
-      proc.kill()
-      await proc.exited
-    },
+    stop,
   }
 }
 

@@ -15,7 +15,7 @@ import type { Subprocess } from 'bun'
 import { freePort, makeTone } from '../support/audio.ts'
 import { startServer } from '../support/server.ts'
 import { tempDir } from '../support/tmp.ts'
-import { cpuSeconds } from './support.ts'
+import { cpuSeconds, startFloorProcess } from './support.ts'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
@@ -111,17 +111,8 @@ http {
 }
 
 async function startFloor(): Promise<Target> {
-  const proc = Bun.spawn(['bun', join(HERE, 'range-floor.ts'), file], { stdout: 'pipe', stderr: 'inherit' })
-  const reader = proc.stdout.getReader()
-  const { value } = await reader.read()
-  reader.releaseLock()
-  const port = Number(/listening (\d+)/.exec(new TextDecoder().decode(value))?.[1])
-  return {
-    name: 'bun floor',
-    url: `http://127.0.0.1:${port}/bench.wav`,
-    pid: proc.pid,
-    stop: () => stopProcess(proc),
-  }
+  const { port, proc, stop } = await startFloorProcess(join(HERE, 'range-floor.ts'), file)
+  return { name: 'bun floor', url: `http://127.0.0.1:${port}/bench.wav`, pid: proc.pid, stop }
 }
 
 async function stopProcess(proc: Subprocess): Promise<void> {

@@ -26,9 +26,16 @@ export class LatencyHistogram {
   }
 }
 
-/** Runs `bun <script>` and waits for its `listening on <port>` line. */
-export async function startFloorProcess(script: string): Promise<{ port: number; proc: Subprocess }> {
-  const proc = Bun.spawn(['bun', script], { stdout: 'pipe', stderr: 'inherit' })
+/** A reference server in its own process. */
+export interface FloorProcess {
+  port: number
+  proc: Subprocess
+  stop(): Promise<void>
+}
+
+/** Runs `bun <script> ...args` and waits for its `listening on <port>` line. */
+export async function startFloorProcess(script: string, ...args: string[]): Promise<FloorProcess> {
+  const proc = Bun.spawn(['bun', script, ...args], { stdout: 'pipe', stderr: 'inherit' })
   const reader = proc.stdout.getReader()
   let text = ''
   while (!/listening on (\d+)/.test(text)) {
@@ -37,7 +44,14 @@ export async function startFloorProcess(script: string): Promise<{ port: number;
     text += new TextDecoder().decode(part.value)
   }
   reader.releaseLock()
-  return { port: Number(/listening on (\d+)/.exec(text)?.[1]), proc }
+  return {
+    port: Number(/listening on (\d+)/.exec(text)?.[1]),
+    proc,
+    stop: async () => {
+      proc.kill()
+      await proc.exited
+    },
+  }
 }
 
 /** CPU seconds (user + system, all threads) the process has used so far, from /proc (10 ms ticks). */

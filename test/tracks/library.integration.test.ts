@@ -6,22 +6,14 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { libraryTrackId } from '../../src/tracks/library.ts'
+import type { trackJson } from '../../src/tracks/model.ts'
 import { makeTone } from '../support/audio.ts'
 import { type RunningServer, startServer } from '../support/server.ts'
 import { tempDir } from '../support/tmp.ts'
 import { until } from '../support/until.ts'
+import { DOCUMENTED_TRACK_FIELDS } from './support.ts'
 
-interface TrackJson {
-  id: string
-  title: string
-  artist: string
-  album: string | null
-  duration: number
-  bitrate: number
-  format: string
-  size: number
-  uploaded: boolean
-}
+type TrackJson = ReturnType<typeof trackJson>
 
 const data = tempDir('airwave-tracks-data-')
 const library = tempDir('airwave-tracks-library-')
@@ -124,15 +116,7 @@ describe('GET /api/tracks', () => {
     expect(mp3.duration).toBeCloseTo(2, 0)
     expect(mp3.bitrate).toBeGreaterThan(0)
     expect(flac.duration).toBeCloseTo(3, 0)
-    expect(Object.keys(mp3).slice(0, 7)).toEqual([
-      'id',
-      'title',
-      'artist',
-      'duration',
-      'bitrate',
-      'format',
-      'size',
-    ])
+    expect(Object.keys(mp3).slice(0, DOCUMENTED_TRACK_FIELDS.length)).toEqual(DOCUMENTED_TRACK_FIELDS)
   })
 })
 

@@ -9,7 +9,7 @@ import { libraryTrackId } from '../../src/tracks/library.ts'
 import { makeTone } from '../support/audio.ts'
 import { type RunningServer, startServer } from '../support/server.ts'
 import { tempDir } from '../support/tmp.ts'
-import { parseByteranges, rawGet } from './support.ts'
+import { DOCUMENTED_TRACK_FIELDS, parseByteranges, rawGet } from './support.ts'
 
 const library = tempDir('airwave-stream-library-')
 let server: RunningServer
@@ -241,15 +241,7 @@ describe('GET /api/stream/:trackId/metadata', () => {
       format: 'mp3',
       size,
     })
-    expect(Object.keys(body.data).slice(0, 7)).toEqual([
-      'id',
-      'title',
-      'artist',
-      'duration',
-      'bitrate',
-      'format',
-      'size',
-    ])
+    expect(Object.keys(body.data).slice(0, DOCUMENTED_TRACK_FIELDS.length)).toEqual(DOCUMENTED_TRACK_FIELDS)
     const missing = await get({}, {}, '/api/stream/0000000000000000/metadata')
     expect(missing.status).toBe(404)
     expect(await missing.json()).toMatchObject({ status: 'error', code: 'TRACK_NOT_FOUND' })

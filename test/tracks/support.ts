@@ -1,6 +1,9 @@
 /** Helpers for the track tests: raw HTTP (paths a client library would normalise) and multipart/byteranges. */
 import net from 'node:net'
 
+/** A track's first fields, in the order track-streaming-service.md lists them (list and metadata alike). */
+export const DOCUMENTED_TRACK_FIELDS = ['id', 'title', 'artist', 'duration', 'bitrate', 'format', 'size']
+
 /**
  * Sends `GET <path>` exactly as written (no normalisation of `..` or percent-escapes) and returns the status
  * and body of the answer.
