@@ -53,7 +53,7 @@ export interface LivestreamContext extends Omit<LivestreamInput, 'broadcaster'> 
   nextSegment: number
   segments: HlsSegment[]
   discontinuityNext: boolean
-  /** A stall timer runs from the first chunk after a segment; a new segment cancels it. */
+  /** A stall timer runs from the first chunk after a segment or progress; either cancels it. */
   stallArmed: boolean
   bytesIn: number
   viewers: Record<string, Viewer>
@@ -65,6 +65,8 @@ export interface LivestreamContext extends Omit<LivestreamInput, 'broadcaster'> 
 /** What the transcoder child sends back to the stream. */
 export type TranscoderEvent =
   | { type: 'ffmpeg.segment'; run: number; number: number; duration: number }
+  /** FFmpeg's output time moved on (microseconds): it is working, even if no segment is finished yet. */
+  | { type: 'ffmpeg.progress'; run: number; outTimeUs: number }
   | { type: 'ffmpeg.exited'; run: number; code: number | null; detail: string }
   /** FFmpeg fell so far behind that its input queue passed its limit. */
   | { type: 'ffmpeg.overloaded'; run: number }
@@ -195,9 +197,11 @@ export const livestreamMachine = setup({
       )
     }),
     /**
-     * Hands a chunk to the current FFmpeg. A stall is data flowing with no new segment for 3 segment
-     * durations: the stall timer starts at the first chunk after a segment, and a pause in the data of
-     * 2 segment durations (`media.idle`) disarms it, since FFmpeg cannot finish a segment it has no data for.
+     * Hands a chunk to the current FFmpeg. A stall is data flowing for 3 segment durations while FFmpeg
+     * neither finishes a segment nor moves its output time on: the stall timer starts at the first chunk
+     * after a segment or progress, and a pause in the data of 2 segment durations (`media.idle`) disarms it,
+     * since FFmpeg cannot finish a segment it has no data for. A slow FFmpeg that still progresses is not
+     * restarted (a new one would start further behind); one that falls too far behind is `ffmpeg.overloaded`.
      */
     forwardChunk: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'media.chunk') return
@@ -413,6 +417,7 @@ export const livestreamMachine = setup({
           { guard: 'canRestart', actions: 'restartTranscoder' },
           { target: 'failed', actions: 'setFailureReason' },
         ],
+        'ffmpeg.progress': [{ guard: 'fromOldRun' }, { actions: 'disarmStall' }],
         'media.idle': { actions: 'disarmStall' },
         'grace.expired': { guard: 'noBroadcaster', target: 'ending', actions: 'setEndReason' },
         'stream.end': { target: 'ending', actions: 'setEndReason' },

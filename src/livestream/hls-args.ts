@@ -21,7 +21,9 @@ export function segmentFileName(n: number): string {
  * FFmpeg's arguments (without the binary) for one transcoding run: WebM (VP8/VP9 + Opus/Vorbis) on stdin to
  * H.264 + AAC MPEG-TS segments, a keyframe forced every `segmentSeconds` so each segment starts with one.
  * The segment muxer prints `segment_N.ts,start,end` on stdout as each segment is complete; the server
- * builds the playlist from those lines, so FFmpeg never writes `stream.m3u8` itself.
+ * builds the playlist from those lines, so FFmpeg never writes `stream.m3u8` itself. `-progress` prints
+ * `key=value` blocks on the same stdout about twice a second; their `out_time_us` tells a slow FFmpeg
+ * (still advancing) from a stuck one.
  */
 export function buildHlsArgs(options: HlsTranscodeOptions): string[] {
   const seconds = String(options.segmentSeconds)
@@ -30,6 +32,8 @@ export function buildHlsArgs(options: HlsTranscodeOptions): string[] {
     '-nostdin',
     '-loglevel',
     'warning',
+    '-progress',
+    'pipe:1',
     '-f',
     'webm',
     '-i',
@@ -72,4 +76,25 @@ export function buildHlsArgs(options: HlsTranscodeOptions): string[] {
     'csv',
     join(options.outputDir, 'segment_%d.ts'),
   ]
+}
+
+/**
+ * Parses one line of FFmpeg's CSV segment list (`segment_7.ts,14.000000,16.000000`) into the segment's
+ * number and duration, or undefined for anything else.
+ */
+export function parseSegmentListLine(line: string): { number: number; duration: number } | undefined {
+  const match = /^(?:.*\/)?segment_(\d+)\.ts,(-?[\d.]+),(-?[\d.]+)$/.exec(line.trim())
+  if (!match) return undefined
+  const duration = Number(match[3]) - Number(match[2])
+  if (!Number.isFinite(duration) || duration < 0) return undefined
+  return { number: Number(match[1]), duration }
+}
+
+/**
+ * Parses one `-progress` line: `out_time_us=N` gives how far FFmpeg's output has got, in microseconds;
+ * anything else (other keys, `N/A` before the first packet, segment lines) gives undefined.
+ */
+export function parseProgressLine(line: string): number | undefined {
+  const match = /^out_time_us=(\d+)$/.exec(line.trim())
+  return match ? Number(match[1]) : undefined
 }

@@ -36,15 +36,3 @@ export function renderPlaylist(
   if (ended) lines.push('#EXT-X-ENDLIST')
   return `${lines.join('\n')}\n`
 }
-
-/**
- * Parses one line of FFmpeg's CSV segment list (`segment_7.ts,14.000000,16.000000`) into the segment's
- * number and duration, or undefined for anything else.
- */
-export function parseSegmentListLine(line: string): { number: number; duration: number } | undefined {
-  const match = /^(?:.*\/)?segment_(\d+)\.ts,(-?[\d.]+),(-?[\d.]+)$/.exec(line.trim())
-  if (!match) return undefined
-  const duration = Number(match[3]) - Number(match[2])
-  if (!Number.isFinite(duration) || duration < 0) return undefined
-  return { number: Number(match[1]), duration }
-}

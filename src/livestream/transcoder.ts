@@ -6,7 +6,7 @@ import type {
   TranscoderInput,
 } from '../../actors/livestream.machine.ts'
 import type { FfmpegProcess } from '../platform/ffmpeg-process.ts'
-import { parseSegmentListLine } from './playlist.ts'
+import { parseProgressLine, parseSegmentListLine } from './hls-args.ts'
 
 /** Starts FFmpeg for one run; the argument: the run's input, and where its stdout lines go. */
 export type SpawnTranscoder = (input: TranscoderInput, onStdoutLine: (line: string) => void) => FfmpegProcess
@@ -15,15 +15,23 @@ export type SpawnTranscoder = (input: TranscoderInput, onStdoutLine: (line: stri
  * The FFmpeg child of a livestream, as an XState callback actor. Chunks queue in order and are written one
  * at a time, each waiting for the pipe (back-pressure); past `maxQueuedBytes` FFmpeg is reported
  * overloaded and the chunk is dropped instead of growing memory. Segment-list lines become
- * `ffmpeg.segment`, the exit becomes `ffmpeg.exited`, and stopping the actor kills FFmpeg.
+ * `ffmpeg.segment`, an output time that moved on becomes `ffmpeg.progress` (a repeated one is dropped), the
+ * exit becomes `ffmpeg.exited`, and stopping the actor kills FFmpeg.
  */
 export function transcoderLogic(spawn: SpawnTranscoder, maxQueuedBytes: number) {
   return fromCallback<TranscoderCommand, TranscoderInput, TranscoderEvent>(({ input, sendBack, receive }) => {
     const { run } = input
     let stopped = false
+    let outTimeUs = -1
     const proc = spawn(input, (line) => {
+      if (stopped) return
       const segment = parseSegmentListLine(line)
-      if (segment && !stopped) sendBack({ type: 'ffmpeg.segment', run, ...segment })
+      if (segment) return sendBack({ type: 'ffmpeg.segment', run, ...segment })
+      const progress = parseProgressLine(line)
+      if (progress !== undefined && progress > outTimeUs) {
+        outTimeUs = progress
+        sendBack({ type: 'ffmpeg.progress', run, outTimeUs })
+      }
     })
     void proc.exited.then((code) => {
       if (!stopped) sendBack({ type: 'ffmpeg.exited', run, code, detail: proc.stderrTail() })

@@ -9,8 +9,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { buildHlsArgs } from '../../src/livestream/hls-args.ts'
-import { parseSegmentListLine } from '../../src/livestream/playlist.ts'
+import { buildHlsArgs, parseSegmentListLine } from '../../src/livestream/hls-args.ts'
 import { startServer } from '../support/server.ts'
 import { tempDir } from '../support/tmp.ts'
 import { chunkWebm, makeWebm, type WebmChunk } from '../support/webm.ts'

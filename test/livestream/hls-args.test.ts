@@ -1,6 +1,11 @@
 import { describe, expect, test } from 'bun:test'
-import { buildHlsArgs, segmentFileName } from '../../src/livestream/hls-args.ts'
-import { parseSegmentListLine, renderPlaylist } from '../../src/livestream/playlist.ts'
+import {
+  buildHlsArgs,
+  parseProgressLine,
+  parseSegmentListLine,
+  segmentFileName,
+} from '../../src/livestream/hls-args.ts'
+import { renderPlaylist } from '../../src/livestream/playlist.ts'
 
 describe('buildHlsArgs', () => {
   test('WebM on stdin to H.264 + AAC MPEG-TS segments, keyframes forced on segment boundaries', () => {
@@ -16,6 +21,8 @@ describe('buildHlsArgs', () => {
       '-nostdin',
       '-loglevel',
       'warning',
+      '-progress',
+      'pipe:1',
       '-f',
       'webm',
       '-i',
@@ -146,5 +153,14 @@ describe('playlist', () => {
     expect(parseSegmentListLine('[hls @ 0x1] Opening segment_1.ts')).toBeUndefined()
     expect(parseSegmentListLine('segment_1.ts,5,4')).toBeUndefined()
     expect(parseSegmentListLine('')).toBeUndefined()
+  })
+
+  test('parseProgressLine reads out_time_us and nothing else', () => {
+    expect(parseProgressLine('out_time_us=2610167')).toBe(2_610_167)
+    expect(parseProgressLine('out_time_us=0\r')).toBe(0)
+    expect(parseProgressLine('out_time_us=N/A')).toBeUndefined()
+    expect(parseProgressLine('out_time_ms=2610167')).toBeUndefined()
+    expect(parseProgressLine('progress=continue')).toBeUndefined()
+    expect(parseProgressLine('segment_1.ts,2.0,4.0')).toBeUndefined()
   })
 })

@@ -155,7 +155,7 @@ describe('livestream machine: FFmpeg lifecycle', () => {
     ])
   })
 
-  test('a stall (data flowing, no segment for 3 segment durations) restarts FFmpeg; silence does not', () => {
+  test('a stall (data flowing, no segment or progress for 3 segment durations) restarts FFmpeg; silence does not', () => {
     const s = setup()
     s.actor.send(header())
     s.segment(0)
@@ -186,6 +186,28 @@ describe('livestream machine: FFmpeg lifecycle', () => {
       s.clock.increment(1000)
     }
     expect(s.runs).toHaveLength(2)
+  })
+
+  test('a slow FFmpeg whose output time moves on is not stalled; once it stands still, it is', () => {
+    const s = setup()
+    s.actor.send(header())
+    const progress = (outTimeUs: number) =>
+      s.current().send({ type: 'ffmpeg.progress', run: s.current().input.run, outTimeUs })
+    // Twenty seconds of data, one chunk a second, and no segment yet: progress every second keeps it alive.
+    for (let i = 1; i <= 20; i++) {
+      s.actor.send(chunk())
+      s.clock.increment(1000)
+      progress(i * 100_000)
+    }
+    expect(s.runs).toHaveLength(1)
+    // Progress from a replaced run does not count.
+    for (let i = 0; i < 6; i++) {
+      s.actor.send(chunk())
+      s.current().send({ type: 'ffmpeg.progress', run: 0, outTimeUs: 9e9 })
+      s.clock.increment(1000)
+    }
+    expect(s.runs).toHaveLength(2)
+    expect(s.notes('stream-error').at(-1)?.data.error).toContain('stalled')
   })
 
   test('a new segment cancels the stall timer', () => {

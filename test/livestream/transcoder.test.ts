@@ -135,6 +135,24 @@ test('segment lines and the exit come back tagged with the run; finish closes st
   ])
 })
 
+test('progress lines become ffmpeg.progress only when the output time moves on', async () => {
+  const t = run(1000)
+  for (const line of [
+    'out_time_us=N/A',
+    'progress=continue',
+    'out_time_us=500000',
+    'out_time_us=500000',
+    'frame=12',
+    'out_time_us=1100000',
+  ])
+    t.fake.line(line)
+  await tick()
+  expect(t.events).toEqual([
+    { type: 'ffmpeg.progress', run: 7, outTimeUs: 500_000 },
+    { type: 'ffmpeg.progress', run: 7, outTimeUs: 1_100_000 },
+  ])
+})
+
 test('stopping the actor kills FFmpeg', () => {
   const t = run(1000)
   t.parent.stop()
