@@ -59,15 +59,35 @@ const media = (page: Page) =>
     return { src: element.src, paused: element.paused, currentTime: element.currentTime }
   })
 
-const waitForMedia = (page: Page, check: string, timeout = 15_000) =>
-  page.waitForFunction(
-    (expression) => {
+/** Waits until `check` holds for the page's audio element; on a timeout, says what the element and the page showed. */
+async function waitForMedia(page: Page, check: string, timeout = 15_000): Promise<void> {
+  try {
+    await page.waitForFunction(
+      (expression) => {
+        const element = document.getElementById('audio') as HTMLAudioElement
+        return new Function('audio', `return ${expression}`)(element)
+      },
+      check,
+      { timeout },
+    )
+  } catch (err) {
+    const seen = await page.evaluate(() => {
       const element = document.getElementById('audio') as HTMLAudioElement
-      return new Function('audio', `return ${expression}`)(element)
-    },
-    check,
-    { timeout },
-  )
+      const now = document.getElementById('now')
+      return {
+        paused: element.paused,
+        currentTime: element.currentTime,
+        readyState: element.readyState,
+        seeking: element.seeking,
+        session: { ...now?.dataset },
+        message: document.getElementById('message')?.textContent,
+      }
+    })
+    throw new Error(`${check}: not within ${timeout} ms; the page showed ${JSON.stringify(seen)}`, {
+      cause: err,
+    })
+  }
+}
 
 test('two tabs of one user: play, pause and seek in one, the other follows; seeking streams with Range (206)', async () => {
   const token = await server.token('listener')
