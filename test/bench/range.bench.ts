@@ -11,11 +11,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { join } from 'node:path'
-import type { Subprocess } from 'bun'
 import { freePort, makeTone } from '../support/audio.ts'
 import { startServer } from '../support/server.ts'
 import { tempDir } from '../support/tmp.ts'
-import { cpuSeconds, startFloorProcess } from './support.ts'
+import { cpuSeconds, startFloorProcess, stopProcess } from './support.ts'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
@@ -113,11 +112,6 @@ http {
 async function startFloor(): Promise<Target> {
   const { port, proc, stop } = await startFloorProcess(join(HERE, 'range-floor.ts'), file)
   return { name: 'bun floor', url: `http://127.0.0.1:${port}/bench.wav`, pid: proc.pid, stop }
-}
-
-async function stopProcess(proc: Subprocess): Promise<void> {
-  proc.kill('SIGTERM')
-  await proc.exited
 }
 
 /** Bytes per second from wrk's `Transfer/sec: 1.49GB` (wrk's units are powers of 1024). */

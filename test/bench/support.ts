@@ -47,11 +47,14 @@ export async function startFloorProcess(script: string, ...args: string[]): Prom
   return {
     port: Number(/listening on (\d+)/.exec(text)?.[1]),
     proc,
-    stop: async () => {
-      proc.kill()
-      await proc.exited
-    },
+    stop: () => stopProcess(proc),
   }
+}
+
+/** Ends a reference process (SIGTERM) and waits for it to be gone. */
+export async function stopProcess(proc: Subprocess): Promise<void> {
+  proc.kill()
+  await proc.exited
 }
 
 /** CPU seconds (user + system, all threads) the process has used so far, from /proc (10 ms ticks). */

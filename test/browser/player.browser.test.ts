@@ -56,7 +56,13 @@ async function open(page: Page, token: string): Promise<Observed> {
 const media = (page: Page) =>
   page.evaluate(() => {
     const element = document.getElementById('audio') as HTMLAudioElement
-    return { src: element.src, paused: element.paused, currentTime: element.currentTime }
+    return {
+      src: element.src,
+      paused: element.paused,
+      currentTime: element.currentTime,
+      readyState: element.readyState,
+      seeking: element.seeking,
+    }
   })
 
 /** Waits until `check` holds for the page's audio element; on a timeout, says what the element and the page showed. */
@@ -71,18 +77,13 @@ async function waitForMedia(page: Page, check: string, timeout = 15_000): Promis
       { timeout },
     )
   } catch (err) {
-    const seen = await page.evaluate(() => {
-      const element = document.getElementById('audio') as HTMLAudioElement
-      const now = document.getElementById('now')
-      return {
-        paused: element.paused,
-        currentTime: element.currentTime,
-        readyState: element.readyState,
-        seeking: element.seeking,
-        session: { ...now?.dataset },
+    const seen = {
+      audio: await media(page),
+      ...(await page.evaluate(() => ({
+        session: { ...document.getElementById('now')?.dataset },
         message: document.getElementById('message')?.textContent,
-      }
-    })
+      }))),
+    }
     throw new Error(`${check}: not within ${timeout} ms; the page showed ${JSON.stringify(seen)}`, {
       cause: err,
     })
