@@ -1,4 +1,5 @@
 import { Elysia } from 'elysia'
+import { databaseFault } from '../platform/db/faults.ts'
 import { AppError } from '../platform/errors.ts'
 import { log } from '../platform/log.ts'
 
@@ -15,6 +16,9 @@ export function errorBody(
     ? { ...details, success: false, error: message, code }
     : { ...details, status: 'error', message, code }
 }
+
+/** Seconds a client is told to wait (Retry-After) when the database is unreachable. */
+export const DATABASE_RETRY_AFTER_S = 5
 
 interface Mapped {
   status: number
@@ -34,6 +38,23 @@ export function mapError(error: unknown, elysiaCode: string | number): Mapped {
       headers: error.headers,
       details: error.details,
     }
+  }
+  // A value the database refused (SQLSTATE class 22) is the request's fault; only a lost database is an outage.
+  switch (databaseFault(error)) {
+    case 'invalid-value':
+      return {
+        status: 400,
+        code: 'INVALID_VALUE',
+        message: 'The request holds a value that cannot be stored or looked up',
+        headers: {},
+      }
+    case 'unavailable':
+      return {
+        status: 503,
+        code: 'DATABASE_UNAVAILABLE',
+        message: 'The database is unavailable; retry shortly',
+        headers: { 'Retry-After': String(DATABASE_RETRY_AFTER_S) },
+      }
   }
   switch (elysiaCode) {
     case 'VALIDATION':
@@ -84,8 +105,11 @@ export function errorResponse(
   headers?: Record<string, string>,
 ): Response {
   const mapped = mapError(error, elysiaCode)
-  if (mapped.status >= 500) {
+  if (mapped.code === 'INTERNAL') {
     log.error({ err: error, method, path }, 'unhandled error')
+  } else if (mapped.status >= 500 || mapped.code === 'INVALID_VALUE') {
+    // Known failures (a dependency down, a value the guard let through to the database): worth a look, not a bug.
+    log.warn({ err: error, method, path, code: mapped.code }, 'request failed')
   }
   return new Response(JSON.stringify(errorBody(path, mapped.message, mapped.code, mapped.details)), {
     status: mapped.status,

@@ -11,6 +11,7 @@ import { pipeline } from 'node:stream/promises'
 import busboy from 'busboy'
 import { cleanTitle } from '../platform/display-text.ts'
 import { type AppError, BadRequestError, PayloadTooLargeError } from '../platform/errors.ts'
+import { guardText } from './input-guard.ts'
 
 /** Room for multipart boundaries and part headers on top of the file bytes when checking Content-Length. */
 const FRAMING_ALLOWANCE_BYTES = 1024 * 1024
@@ -111,8 +112,18 @@ async function parseInto(
   const writes: Promise<void>[] = []
   let total = 0
 
+  /** The input guard's verdict on a part's text, as this upload's failure; false when it was refused. */
+  const guarded = (value: string, where: string) => {
+    try {
+      guardText(value, where)
+      return true
+    } catch (error) {
+      fail(error as Error)
+      return false
+    }
+  }
   parser.on('file', (field, stream, info) => {
-    if (field !== rules.fileField || failure) {
+    if (field !== rules.fileField || failure || !guarded(info.filename ?? '', 'file name')) {
       stream.resume()
       if (!failure) fail(rules.errors.unexpectedFile(field))
       return
@@ -135,7 +146,8 @@ async function parseInto(
   parser.on('field', (name, value, info) => {
     if (info.valueTruncated)
       fail(new PayloadTooLargeError(`The "${name}" field is too long`, 'FIELD_TOO_LARGE'))
-    else form.fields.push({ name, value })
+    else if (guarded(name, 'form field name') && guarded(value, `form field "${name.slice(0, 64)}"`))
+      form.fields.push({ name, value })
   })
   parser.on('filesLimit', () => fail(rules.errors.tooManyFiles()))
   parser.on('fieldsLimit', () => fail(new BadRequestError('Too many form fields', 'TOO_MANY_FIELDS')))

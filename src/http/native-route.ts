@@ -2,8 +2,8 @@
  * Routes Bun's own router serves directly (Elysia's `serve.routes`), outside Elysia's per-request pipeline, for
  * the few hot routes where that pipeline costs as much as the work itself (track streaming: see README, "Track
  * library"). Such a route does what the app's hooks do for every other route, with the very functions they use:
- * the request id (`requestIdOf`), CORS (`corsFixedHeaders`, `allowOrigin`), the error shapes (`errorResponse`)
- * and the metrics and log line (`recordRequest`). Anything it does not take (another method, an odd path) goes to
+ * the input guard (`guardRequest`), the request id (`requestIdOf`), CORS (`corsFixedHeaders`, `allowOrigin`), the
+ * error shapes (`errorResponse`) and the metrics and log line (`recordRequest`). Anything it does not take (another method, an odd path) goes to
  * Elysia as before.
  *
  * A route's headers come in two parts, because building a response's headers from a plain object costs about
@@ -14,6 +14,7 @@
 import type { BunRequest } from 'bun'
 import { allowOrigin, type CorsPolicy, corsFixedHeaders } from './cors.ts'
 import { errorResponse } from './error-handler.ts'
+import { guardRequest } from './input-guard.ts'
 import { recordRequest, requestIdOf } from './request-log.ts'
 
 export type Fetch = (request: Request) => Response | Promise<Response>
@@ -71,6 +72,7 @@ export function nativeRoute(
       )
     let response: Response | Promise<Response>
     try {
+      guardRequest(request)
       response = handle(request, headers, fixedHeaders)
     } catch (error) {
       return failed(error)

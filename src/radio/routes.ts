@@ -1,6 +1,7 @@
 import { Elysia } from 'elysia'
 import { readJsonBody } from '../http/json-body.ts'
 import { blobSource, fileSource, type RangeSource, serveRange } from '../http/range.ts'
+import { outageUnlessInvalidValue } from '../platform/db/faults.ts'
 import { MethodNotAllowedError, NotFoundError, ServiceUnavailableError } from '../platform/errors.ts'
 import { log } from '../platform/log.ts'
 import type { BlobStore } from '../platform/storage/blob-store.ts'
@@ -15,16 +16,18 @@ import {
 } from './model.ts'
 import type { RadioService } from './service.ts'
 
-/** Database trouble on a read is a 503 in the radio shape, not a 500. */
+/** Database trouble on a read is a 503 in the radio shape, not a 500 (a value it refused stays a 400). */
 async function fromDatabase<T>(read: () => Promise<T>): Promise<T> {
   try {
     return await read()
   } catch (err) {
-    log.error({ err }, 'transmission history read failed')
-    throw new ServiceUnavailableError(
-      'Transmission history is unavailable; retry shortly',
-      'HISTORY_UNAVAILABLE',
-    )
+    throw outageUnlessInvalidValue(err, () => {
+      log.error({ err }, 'transmission history read failed')
+      return new ServiceUnavailableError(
+        'Transmission history is unavailable; retry shortly',
+        'HISTORY_UNAVAILABLE',
+      )
+    })
   }
 }
 
