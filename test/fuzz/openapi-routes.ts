@@ -1,0 +1,57 @@
+/**
+ * The routes to fuzz, read from the running server's OpenAPI document (`/openapi/json`), so a route added to the
+ * app is fuzzed without touching the suite.
+ */
+import type { JsonSchema } from './hostile.ts'
+
+export interface DocumentedRoute {
+  /** Upper case, e.g. `GET`. */
+  method: string
+  /** The OpenAPI template, e.g. `/api/v1/jobs/{id}` (a wildcard stays `*`). */
+  template: string
+  /** Path parameters in order (`*` for a wildcard). */
+  params: string[]
+  /** Documented query parameter names. */
+  query: string[]
+  /** The documented JSON body schema, if any. */
+  body?: JsonSchema
+  /** `{success:false,error}` (radio) or `{status:'error',message}` (everything else), as CONTRACT.md says. */
+  errorShape: 'radio' | 'standard'
+}
+
+interface OpenApiOperation {
+  parameters?: Array<{ in: string; name: string }>
+  requestBody?: { content?: Record<string, { schema?: JsonSchema }> }
+}
+
+/** Methods the suite sends; `WS` entries are the `/ws` endpoint, fuzzed by the message surfaces instead. */
+const HTTP_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE'])
+const RADIO_PATH = /^\/api\/v1\/(stream-audio|stream-listen|transmissions)/
+
+export async function documentedRoutes(baseUrl: string): Promise<DocumentedRoute[]> {
+  const response = await fetch(`${baseUrl}/openapi/json`)
+  if (!response.ok) throw new Error(`/openapi/json answered ${response.status}`)
+  const doc = (await response.json()) as { paths: Record<string, Record<string, OpenApiOperation>> }
+  const routes: DocumentedRoute[] = []
+  for (const [template, operations] of Object.entries(doc.paths)) {
+    for (const [method, operation] of Object.entries(operations)) {
+      const upper = method.toUpperCase()
+      if (!HTTP_METHODS.has(upper)) continue
+      const params = [...template.matchAll(/\{([^}]+)\}|\*/g)].map((m) => m[1] ?? '*')
+      routes.push({
+        method: upper,
+        template,
+        params,
+        query: (operation.parameters ?? []).filter((p) => p.in === 'query').map((p) => p.name),
+        body: operation.requestBody?.content?.['application/json']?.schema,
+        errorShape: RADIO_PATH.test(template) ? 'radio' : 'standard',
+      })
+    }
+  }
+  return routes
+}
+
+/** `GET /api/v1/jobs/{id}`: how a route is named in reports. */
+export function routeName(route: Pick<DocumentedRoute, 'method' | 'template'>): string {
+  return `${route.method} ${route.template}`
+}
