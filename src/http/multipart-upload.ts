@@ -83,24 +83,36 @@ export async function receiveMultipart(
   }
 }
 
+/** busboy for `contentType`; it throws at once for a malformed one (no boundary, broken parameters): a 400. */
+function multipartParser(contentType: string, rules: MultipartRules): busboy.Busboy {
+  try {
+    return busboy({
+      headers: { 'content-type': contentType },
+      defParamCharset: 'utf8',
+      limits: {
+        // busboy reports a file as over the limit once it *reaches* it; a file of exactly the limit is allowed.
+        fileSize: rules.maxFileBytes + 1,
+        // busboy emits 'filesLimit' when a file past this count arrives; it is refused, never silently dropped.
+        files: rules.maxFiles,
+        fields: rules.maxFields,
+        fieldSize: rules.maxFieldBytes,
+      },
+    })
+  } catch (error) {
+    throw new BadRequestError(
+      `Malformed multipart Content-Type: ${(error as Error).message}`,
+      'MALFORMED_UPLOAD',
+    )
+  }
+}
+
 async function parseInto(
   body: ReadableStream<Uint8Array>,
   contentType: string,
   dir: string,
   rules: MultipartRules,
 ): Promise<ReceivedForm> {
-  const parser = busboy({
-    headers: { 'content-type': contentType },
-    defParamCharset: 'utf8',
-    limits: {
-      // busboy reports a file as over the limit once it *reaches* it; a file of exactly the limit is allowed.
-      fileSize: rules.maxFileBytes + 1,
-      // busboy emits 'filesLimit' when a file past this count arrives; it is refused, never silently dropped.
-      files: rules.maxFiles,
-      fields: rules.maxFields,
-      fieldSize: rules.maxFieldBytes,
-    },
-  })
+  const parser = multipartParser(contentType, rules)
   const source = Readable.fromWeb(body as unknown as Parameters<typeof Readable.fromWeb>[0])
   let failure: Error | undefined
   const fail = (error: Error) => {
