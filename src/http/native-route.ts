@@ -53,7 +53,9 @@ export function nativeRoute(
     const startedAt = performance.now()
     const requestId = requestIdOf(request)
     const headers: Record<string, string> = { 'x-request-id': requestId }
-    const origin = allowOrigin(cors, request)
+    // Checked before anything reads the request: a refused Origin is never reflected (as Elysia's onRequest order has it).
+    const refusal = guardRefusal(request)
+    const origin = refusal === undefined ? allowOrigin(cors, request) : undefined
     if (origin !== undefined) headers['access-control-allow-origin'] = origin
     const answered = (response: Response) => {
       recordRequest({
@@ -70,14 +72,24 @@ export function nativeRoute(
       answered(
         errorResponse(error, 'UNKNOWN', request.method, pathOf(request.url), { ...corsFixed, ...headers }),
       )
+    if (refusal !== undefined) return failed(refusal)
     let response: Response | Promise<Response>
     try {
-      guardRequest(request)
       response = handle(request, headers, fixedHeaders)
     } catch (error) {
       return failed(error)
     }
     return response instanceof Promise ? response.then(answered, failed) : answered(response)
+  }
+}
+
+/** What `guardRequest` throws for `request`, or undefined when it passes. */
+function guardRefusal(request: Request): unknown {
+  try {
+    guardRequest(request)
+    return undefined
+  } catch (error) {
+    return error
   }
 }
 
