@@ -15,8 +15,11 @@ export interface DocumentedRoute {
   query: string[]
   /** The documented JSON body schema, if any. */
   body?: JsonSchema
-  /** `{success:false,error}` (radio) or `{status:'error',message}` (everything else), as CONTRACT.md says. */
-  errorShape: 'radio' | 'standard'
+}
+
+/** `{success:false,error}` on the radio paths, `{status:'error',message}` everywhere else, as CONTRACT.md says. */
+export function errorShapeOf(path: string): 'radio' | 'standard' {
+  return RADIO_PATH.test(path) ? 'radio' : 'standard'
 }
 
 interface OpenApiOperation {
@@ -44,7 +47,6 @@ export async function documentedRoutes(baseUrl: string): Promise<DocumentedRoute
         params,
         query: (operation.parameters ?? []).filter((p) => p.in === 'query').map((p) => p.name),
         body: operation.requestBody?.content?.['application/json']?.schema,
-        errorShape: RADIO_PATH.test(template) ? 'radio' : 'standard',
       })
     }
   }
