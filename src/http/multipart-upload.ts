@@ -136,6 +136,9 @@ async function parseInto(
   }
   parser.on('file', (field, stream, info) => {
     if (field !== rules.fileField || failure || !guarded(info.filename ?? '', 'file name')) {
+      // Drained, never kept. Once the upload has failed, busboy destroys this part with that failure: without a
+      // listener its 'error' event would be thrown from the event loop and end the process.
+      stream.on('error', () => {})
       stream.resume()
       if (!failure) fail(rules.errors.unexpectedFile(field))
       return

@@ -59,6 +59,14 @@ function faultLines(server: RunningServer, mark: number): string[] {
     .filter((line) => FAULT_LINE.test(line))
 }
 
+/** A server that died mid-run: its exit code and the end of what it printed, else nothing. */
+function exitReport(server: RunningServer): string[] {
+  const code = server.process.exitCode ?? server.process.signalCode
+  return code === null
+    ? []
+    : [`the server exited (${code}); it printed last:\n${server.output().slice(-3000)}`]
+}
+
 /** Runs `property` over `runs` generated values with the suite's seed; a failure names the seed and the case. */
 async function check<T>(arbitrary: fc.Arbitrary<T>, runs: number, predicate: (value: T) => Promise<void>) {
   await fc.assert(fc.asyncProperty(arbitrary, predicate), { seed: SEED, numRuns: runs, verbose: 1 })
@@ -149,7 +157,10 @@ for (const database of databases) {
           return found.map((problem) => `${request.method} ${request.target.slice(0, 300)} → ${problem}`)
         })
         await Bun.sleep(1)
-        problems.push(...faultLines(server, mark).map((line) => `logged: ${line.slice(0, 500)}`))
+        problems.push(
+          ...faultLines(server, mark).map((line) => `logged: ${line.slice(0, 500)}`),
+          ...exitReport(server),
+        )
         if (problems.length > 0) throw new Error(problems.join('\n'))
       })
     }, 300_000)
@@ -171,7 +182,10 @@ for (const database of databases) {
           totals.message += cases.reduce((sum, testCase) => sum + testCase.messages.length + 1, 0)
           const problems = outcomes.flatMap(messageViolations)
           await Bun.sleep(1)
-          problems.push(...faultLines(server, mark).map((line) => `logged: ${line.slice(0, 500)}`))
+          problems.push(
+            ...faultLines(server, mark).map((line) => `logged: ${line.slice(0, 500)}`),
+            ...exitReport(server),
+          )
           if (problems.length > 0) throw new Error(problems.join('\n'))
         })
       }, 300_000)
@@ -185,7 +199,10 @@ for (const database of databases) {
         totals.sse += 1
         routesCovered.add(`GET ${testCase.path}`)
         const problems = sseViolations(testCase, answer)
-        problems.push(...faultLines(server, mark).map((line) => `logged: ${line.slice(0, 500)}`))
+        problems.push(
+          ...faultLines(server, mark).map((line) => `logged: ${line.slice(0, 500)}`),
+          ...exitReport(server),
+        )
         if (problems.length > 0) throw new Error(problems.join('\n'))
       })
       expect(Object.keys(SSE_PATHS).every((path) => routes.has(`GET ${path}`))).toBe(true)
