@@ -108,7 +108,9 @@ for (const database of databases) {
         )
         // filename*=UTF-8''… carries a NUL a quoted name cannot; the file itself is real audio.
         const upload = Buffer.concat([
-          Buffer.from(`--b\r\nContent-Disposition: form-data; name="file"; filename*=UTF-8''so%00ng.wav\r\n\r\n`),
+          Buffer.from(
+            `--b\r\nContent-Disposition: form-data; name="file"; filename*=UTF-8''so%00ng.wav\r\n\r\n`,
+          ),
           tinyWav(),
           Buffer.from('\r\n--b--\r\n'),
         ])
