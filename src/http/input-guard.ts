@@ -92,7 +92,7 @@ function decodeComponent(raw: string, where: string): string {
 
 /**
  * The path: every segment must percent-decode to UTF-8 (400), be at most `maxPathSegmentChars` long (400), and hold
- * no character an id can have (404: no resource has such a name).
+ * only characters an id can have (404 otherwise: no resource has such a name).
  */
 function guardPath(path: string): void {
   for (const raw of path.split('/')) {
