@@ -38,6 +38,15 @@ export interface Config {
   audiobooks: AudiobookLimits
   livestream: LivestreamConfig
   tracks: TrackConfig
+  calls: CallConfig
+}
+
+/** Scanner call uploads' explicit limits (CALL_* variables). */
+export interface CallConfig {
+  /** Largest call audio file, in bytes (CALL_UPLOAD_MAX_MB). */
+  uploadMaxBytes: number
+  /** Longest call kept, in seconds (CALL_MAX_SECONDS); the rest of a longer one is cut off. */
+  maxSeconds: number
 }
 
 /** The track library's explicit limits (TRACK_* variables). */
@@ -221,6 +230,10 @@ export function loadConfig(env: Env = process.env): Config {
     audiobooks: audiobookLimits(env),
     livestream: livestreamConfig(env),
     tracks: trackConfig(env, dataDir, audioFilesDir),
+    calls: {
+      uploadMaxBytes: int(env, 'CALL_UPLOAD_MAX_MB', 25, 1, 500) * MIB,
+      maxSeconds: int(env, 'CALL_MAX_SECONDS', 600, 1, 4 * 3600),
+    },
   }
 }
 
