@@ -3,7 +3,7 @@ import { AppError } from '../platform/errors.ts'
 import { log } from '../platform/log.ts'
 
 /** Radio paths keep their document's `{success:false,error}` shape; every other surface uses `{status:'error',message}`. */
-const RADIO_PATH = /^\/api\/v1\/(stream-audio|stream-listen|transmissions)/
+const RADIO_PATH = /^\/api\/v1\/(stream-audio|stream-listen|transmissions|systems|channels)/
 /** The scanner uploaders' APIs (rdio-scanner, OpenMHz) answer errors as plain text, as the originals do. */
 const UPLOADER_PATH = /^\/(api\/(call-upload|trunk-recorder-call-upload)|openmhz\/)/
 

@@ -117,6 +117,31 @@ export function radioRoutes(radio: RadioService, blobs: BlobStore, publicUrl: st
       },
       { query: HistoryQuery, detail: { summary: 'Transmission history, newest first', tags: ['radio'] } },
     )
+    .get(
+      '/api/v1/systems',
+      async () => ({ success: true, data: await fromDatabase(() => radio.history.systems()) }),
+      {
+        detail: {
+          summary: 'Scanner systems and talkgroups heard so far, with their labels',
+          tags: ['radio'],
+        },
+      },
+    )
+    .get('/api/v1/channels', () => ({ success: true, data: radio.channelListeners() }), {
+      detail: {
+        summary: 'Live channels (slots and scanner systems) and their listener counts',
+        tags: ['radio'],
+      },
+    })
+    .get(
+      '/api/v1/transmissions/:id',
+      async ({ params }) => {
+        const row = await fromDatabase(() => radio.history.get(params.id))
+        if (!row) throw new NotFoundError('Transmission not found', 'TRANSMISSION_NOT_FOUND')
+        return { success: true, data: historyItem(row, publicUrl) }
+      },
+      { detail: { summary: 'One transmission or scanner call', tags: ['radio'] } },
+    )
     .all(
       '/api/v1/transmissions/:id/recording',
       async ({ request, params }) => {

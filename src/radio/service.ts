@@ -206,6 +206,14 @@ export class RadioService {
     return channel
   }
 
+  /** Every live channel and how many listen to it: both slots, then the systems that have a channel. */
+  channelListeners(): Array<{ slot: number; listeners: number } | { system: number; listeners: number }> {
+    return [
+      ...[...this.channels.values()].map((c) => ({ ...c.scope, listeners: c.listenerCount })),
+      ...[...this.systemChannels.values()].map((c) => ({ ...c.scope, listeners: c.listenerCount })),
+    ]
+  }
+
   /** Opens an SSE listener on a slot or a system's talkgroups, resuming after Last-Event-ID when given. */
   listen(request: Request, server: Server<unknown> | null, target: ListenTarget): Response {
     const channel =
