@@ -53,6 +53,12 @@ export interface CallConfig {
 export interface TrackConfig {
   /** Largest track upload, in bytes (TRACK_UPLOAD_MAX_MB). */
   uploadMaxBytes: number
+  /**
+   * TRACK_ACCEL_REDIRECT: the prefix of nginx's internal locations. When set, the stream paths check the token and
+   * the track, then answer `X-Accel-Redirect: <prefix>library/<path>` or `<prefix>uploads/<id>` and nginx sends the
+   * bytes (with its own Range handling).
+   */
+  accelRedirectPrefix: string | undefined
 }
 
 /** Explicit bounds on audiobook uploads and processing (AUDIOBOOK_* variables). */
@@ -247,7 +253,13 @@ function trackConfig(env: Env, dataDir: string, audioFilesDir: string): TrackCon
     )
   }
   // The server's own body limit (main.ts) is 2 GiB; an upload must fit under it with its multipart framing.
-  return { uploadMaxBytes: int(env, 'TRACK_UPLOAD_MAX_MB', 200, 1, 2000) * MIB }
+  const accelRedirectPrefix = str(env, 'TRACK_ACCEL_REDIRECT')
+  if (accelRedirectPrefix !== undefined && !/^\/[A-Za-z0-9._~/-]*\/$/.test(accelRedirectPrefix)) {
+    throw new ConfigError(
+      `TRACK_ACCEL_REDIRECT=${accelRedirectPrefix} is not valid: use a path that starts and ends with "/", e.g. /_airwave_files/`,
+    )
+  }
+  return { uploadMaxBytes: int(env, 'TRACK_UPLOAD_MAX_MB', 200, 1, 2000) * MIB, accelRedirectPrefix }
 }
 
 function audiobookLimits(env: Env): AudiobookLimits {
