@@ -20,6 +20,8 @@ export function renderTemplate(template: string, values: Record<string, string>)
 
 export interface RunningNginx {
   url: string
+  /** nginx runs as one process here (no master), so this is all of its CPU. */
+  pid: number
   stop(): Promise<void>
 }
 
@@ -77,6 +79,7 @@ http {
   }
   return {
     url,
+    pid: proc.pid,
     stop: async () => {
       proc.kill()
       await proc.exited
