@@ -47,6 +47,10 @@ export interface CallConfig {
   uploadMaxBytes: number
   /** Longest call kept, in seconds (CALL_MAX_SECONDS); the rest of a longer one is cut off. */
   maxSeconds: number
+  /** Calls transcoded at once (CALL_TRANSCODE_CONCURRENCY). */
+  transcodeConcurrency: number
+  /** Calls waiting for a transcode slot (CALL_QUEUE_MAX); past it an upload is a 503 the uploader retries. */
+  maxQueued: number
 }
 
 /** The track library's explicit limits (TRACK_* variables). */
@@ -239,6 +243,8 @@ export function loadConfig(env: Env = process.env): Config {
     calls: {
       uploadMaxBytes: int(env, 'CALL_UPLOAD_MAX_MB', 25, 1, 500) * MIB,
       maxSeconds: int(env, 'CALL_MAX_SECONDS', 600, 1, 4 * 3600),
+      transcodeConcurrency: int(env, 'CALL_TRANSCODE_CONCURRENCY', 2, 1, 64),
+      maxQueued: int(env, 'CALL_QUEUE_MAX', 100, 0, 100_000),
     },
   }
 }

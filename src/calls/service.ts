@@ -8,10 +8,12 @@ import { UnreadableAudioError } from '../platform/ffprobe.ts'
 import { log } from '../platform/log.ts'
 import { classifyChunk, OggDemuxer } from '../platform/native.ts'
 import { transcodeToOpusVoice } from '../platform/opus-transcode.ts'
+import { ProcessingSlots } from '../platform/processing-slots.ts'
 import { recordingKey } from '../radio/history.ts'
 import { callFields } from '../radio/history-item.ts'
 import { RecordingWriter } from '../radio/recording.ts'
 import type { RadioService } from '../radio/service.ts'
+import { callMetrics } from './metrics.ts'
 import type { CallUpload } from './model.ts'
 
 /** Uploads of the same system and talkgroup that start this close together are one call (as rdio-scanner). */
@@ -53,6 +55,7 @@ export class CallKeyRefused extends AppError {
 export class CallService {
   /** Calls being imported, by `system/talkgroup`: their start times (duplicates racing each other). */
   private readonly inFlight = new Map<string, number[]>()
+  private readonly transcodes: ProcessingSlots
 
   constructor(
     private readonly deps: {
@@ -63,7 +66,9 @@ export class CallService {
       publicUrl: string
       limits: CallConfig
     },
-  ) {}
+  ) {
+    this.transcodes = new ProcessingSlots(deps.limits.transcodeConcurrency)
+  }
 
   /** The key's grant when it may upload `talkgroup` on `system`; CallKeyRefused otherwise. */
   async authorize(key: string | undefined, system: number, talkgroup: number): Promise<KeyGrant> {
@@ -95,8 +100,10 @@ export class CallService {
     const slotKey = `${upload.system}/${upload.talkgroup}`
     const transmissionId = callIdFor(upload.system, upload.talkgroup, upload.startedAt)
     const racing = this.inFlight.get(slotKey) ?? []
-    if (racing.some((at) => Math.abs(at - upload.startedAt) <= DUPLICATE_WINDOW_MS))
+    if (racing.some((at) => Math.abs(at - upload.startedAt) <= DUPLICATE_WINDOW_MS)) {
+      callMetrics.imported.inc({ outcome: 'duplicate' })
       return { duplicate: true, transmissionId }
+    }
     racing.push(upload.startedAt)
     this.inFlight.set(slotKey, racing)
     try {
@@ -108,10 +115,14 @@ export class CallService {
           DUPLICATE_WINDOW_MS,
         ),
       )
-      if (near.length > 0) return { duplicate: true, transmissionId: near[0] as string }
+      if (near.length > 0) {
+        callMetrics.imported.inc({ outcome: 'duplicate' })
+        return { duplicate: true, transmissionId: near[0] as string }
+      }
       const packets = await this.transcode(audioPath, transmissionId)
       this.deliver(upload, transmissionId, packets)
       await this.store(upload, transmissionId, packets)
+      callMetrics.imported.inc({ outcome: 'imported' })
       return { duplicate: false, transmissionId }
     } finally {
       const left = racing.filter((at) => at !== upload.startedAt)
@@ -120,9 +131,34 @@ export class CallService {
     }
   }
 
-  /** Opus packets of the call (100 ms each), from FFmpeg's Ogg output. */
+  /**
+   * Opus packets of the call (100 ms each), from FFmpeg's Ogg output. At most CALL_TRANSCODE_CONCURRENCY run at once;
+   * past CALL_QUEUE_MAX waiting, the upload is refused with a 503 and Retry-After (uploaders retry).
+   */
   private async transcode(audioPath: string, transmissionId: string): Promise<OpusChunk[]> {
-    const dir = join(this.deps.stagingDir, `${transmissionId}-${crypto.randomUUID()}`)
+    const slot = `${transmissionId}-${crypto.randomUUID()}`
+    if (
+      this.transcodes.inUse >= this.transcodes.size &&
+      this.transcodes.queued >= this.deps.limits.maxQueued
+    ) {
+      callMetrics.refusedBusy.inc()
+      throw new AppError(503, 'CALLS_BUSY', 'Too many calls are waiting to be transcoded; retry shortly', {
+        'Retry-After': '5',
+      })
+    }
+    const waiting = this.transcodes.acquire(slot)
+    callMetrics.transcodesWaiting.set(this.transcodes.queued)
+    await waiting
+    callMetrics.transcodesWaiting.set(this.transcodes.queued)
+    try {
+      return await this.transcodeNow(audioPath, slot)
+    } finally {
+      this.transcodes.release(slot)
+    }
+  }
+
+  private async transcodeNow(audioPath: string, slot: string): Promise<OpusChunk[]> {
+    const dir = join(this.deps.stagingDir, slot)
     await mkdir(dir, { recursive: true })
     const output = join(dir, 'call.opus')
     try {

@@ -60,7 +60,7 @@ describe('POST /api/call-upload (rdio-scanner API)', () => {
       `${server.url}/api/call-upload`,
       rdioScannerForm(m4aPart(), { key: scopedKey }),
     )
-    expect(reply).toEqual({
+    expect(reply).toMatchObject({
       status: 200,
       text: 'Call imported successfully.',
       type: 'text/plain; charset=utf-8',

@@ -68,7 +68,7 @@ export function curlMultipart(parts: FormPart[]): { body: Blob; contentType: str
 export async function upload(
   url: string,
   parts: FormPart[],
-): Promise<{ status: number; text: string; type: string }> {
+): Promise<{ status: number; text: string; type: string; retryAfter: string | null }> {
   const { body, contentType } = curlMultipart(parts)
   const response = await fetch(url, {
     method: 'POST',
@@ -79,6 +79,7 @@ export async function upload(
     status: response.status,
     text: await response.text(),
     type: response.headers.get('content-type') ?? '',
+    retryAfter: response.headers.get('retry-after'),
   }
 }
 
