@@ -49,7 +49,14 @@ test('an uploaded call appears in the live feed and plays; its /calls/:id page p
   const errors: string[] = []
   page.on('pageerror', (err) => errors.push(err.message))
   await page.goto(`${server.url}/?system=7&talkgroup=100,200`)
-  expect(await page.locator('#system-select').inputValue()).toBe('7')
+  // The systems list arrives after the page loads; the one in the URL is then selected.
+  await page.waitForFunction(
+    () => (document.getElementById('system-select') as HTMLSelectElement).value === '7',
+    null,
+    {
+      timeout: 10_000,
+    },
+  )
   expect(await page.locator('#talkgroup-input').inputValue()).toBe('100,200')
   // The earlier call is listed from the history.
   await page.locator('#call-feed li[data-call-id="c7_tg100_20260103131500000"]').waitFor({ timeout: 10_000 })
