@@ -18,7 +18,7 @@ import type { BlobStore, SignedUrl } from '../platform/storage/blob-store.ts'
 import { JobProcessor, STORED_CONTENT_TYPE } from './processor.ts'
 import { ProgressStore } from './progress.ts'
 import { audiobookChapters, audiobookJobs, type JobStatus } from './schema.ts'
-import { ProcessingSlots } from './slots.ts'
+import { ProcessingSlots } from '../platform/processing-slots.ts'
 import { stageUpload } from './upload.ts'
 
 export const JOB_ACTOR_KIND = 'job'
