@@ -10,6 +10,7 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { buildHlsArgs, parseSegmentListLine } from '../../src/livestream/hls-args.ts'
+import { FRAME_RATE, LL_FRAGMENT_SECONDS } from '../../src/livestream/service.ts'
 import { startServer } from '../support/server.ts'
 import { tempDir } from '../support/tmp.ts'
 import { chunkWebm, makeWebm, type WebmChunk } from '../support/webm.ts'
@@ -74,15 +75,17 @@ async function loneFfmpegLatency(chunks: WebmChunk[]): Promise<Array<number | un
         segmentSeconds: SEGMENT_SECONDS,
         startNumber: 0,
         x264Preset: PRESET,
+        frameRate: FRAME_RATE,
+        fragmentSeconds: LL_FRAGMENT_SECONDS,
       }),
     ],
-    { stdin: 'pipe', stdout: 'pipe', stderr: 'ignore' },
+    { stdin: 'pipe', stdout: 'ignore', stderr: 'pipe' },
   )
   let total = 0
   const reading = (async () => {
     const decoder = new TextDecoder()
     let partial = ''
-    const reader = proc.stdout.getReader()
+    const reader = proc.stderr.getReader()
     for (let r = await reader.read(); !r.done; r = await reader.read()) {
       const lines = (partial + decoder.decode(r.value, { stream: true })).split('\n')
       partial = lines.pop() ?? ''
@@ -114,9 +117,10 @@ async function loneFfmpegSpeed(webm: Uint8Array, mediaSeconds: number): Promise<
     segmentSeconds: SEGMENT_SECONDS,
     startNumber: 0,
     x264Preset: PRESET,
+    frameRate: FRAME_RATE,
+    fragmentSeconds: LL_FRAGMENT_SECONDS,
   })
   args[args.indexOf('pipe:0')] = input
-  args[args.indexOf('pipe:1')] = join(dir.path, 'list.csv')
   const started = performance.now()
   const proc = Bun.spawn(['ffmpeg', ...args], { stdout: 'ignore', stderr: 'ignore', stdin: 'ignore' })
   await proc.exited
