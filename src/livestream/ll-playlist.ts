@@ -2,12 +2,20 @@ import type { LlPlaylistView } from './ll-packager.ts'
 
 export const LL_PLAYLIST_FILE = 'll.m3u8'
 
+const LL_FILE = /^(?:(init)_(\d{1,9})\.mp4|(part|seg)_(\d{1,9})\.m4s)$/
+
 /** URL names of the LL-HLS resources, relative to the playlist; the routes parse the same names. */
 export const llNames = {
   init: (n: number) => `init_${n}.mp4`,
   part: (n: number) => `part_${n}.m4s`,
   segment: (msn: number) => `seg_${msn}.m4s`,
-  pattern: /^(init|part|seg)_(\d{1,9})\.(mp4|m4s)$/,
+  /** What a file name names, or undefined when it is none of the above. */
+  parse(file: string): { kind: 'init' | 'part' | 'seg'; n: number } | undefined {
+    const match = LL_FILE.exec(file)
+    if (!match) return undefined
+    const kind = (match[1] ?? match[3]) as 'init' | 'part' | 'seg'
+    return { kind, n: Number(match[2] ?? match[4]) }
+  },
 }
 
 export interface LlPlaylistOptions {

@@ -125,36 +125,32 @@ export class LlStreams {
 
   /** `init_N.mp4`, `part_N.m4s` (the preload-hinted part waits for its bytes) or `seg_N.m4s`; 404 for anything else. */
   async resource(streamKey: string, file: string, signal: AbortSignal): Promise<LlResource> {
-    const match = llNames.pattern.exec(file)
+    const name = llNames.parse(file)
     const packager = this.packagers.get(streamKey)
     const missing = () => new NotFoundError(`${file} not found`, 'SEGMENT_NOT_FOUND')
-    if (!match || !packager) throw missing()
-    const [, kind, digits, extension] = match
-    const n = Number(digits)
-    if (kind === 'init' && extension === 'mp4') {
-      const init = packager.init(n)
+    if (!name || !packager) throw missing()
+    if (name.kind === 'init') {
+      const init = packager.init(name.n)
       if (!init) throw missing()
       return { body: new Blob([init]), contentType: 'video/mp4' }
     }
-    if (kind === 'seg' && extension === 'm4s') {
-      const segment = packager.segment(n)
+    if (name.kind === 'seg') {
+      const segment = packager.segment(name.n)
       if (!segment) throw missing()
       return { body: new Blob(segment.parts.map((p) => p.bytes)), contentType: 'video/mp4' }
     }
-    if (kind === 'part' && extension === 'm4s') {
-      if (!packager.part(n) && packager.isNextPart(n)) {
-        const outcome = await packager.wait(
-          () => packager.part(n) !== undefined,
-          signal,
-          this.blockingTimeoutMs(packager),
-        )
-        if (outcome !== 'ended') this.refuse(outcome, `part ${n}`)
-      }
-      const part = packager.part(n)
-      if (!part) throw missing()
-      return { body: new Blob([part.bytes]), contentType: 'video/mp4' }
+    const n = name.n
+    if (!packager.part(n) && packager.isNextPart(n)) {
+      const outcome = await packager.wait(
+        () => packager.part(n) !== undefined,
+        signal,
+        this.blockingTimeoutMs(packager),
+      )
+      if (outcome !== 'ended') this.refuse(outcome, `part ${n}`)
     }
-    throw missing()
+    const part = packager.part(n)
+    if (!part) throw missing()
+    return { body: new Blob([part.bytes]), contentType: 'video/mp4' }
   }
 
   /** What /status shows: the LL playlist's size and its newest part. */

@@ -263,7 +263,7 @@ export function livestreamRoutes({ service, limits, tokens, publicUrl }: Deps) {
           countViewer()
           return new Response(request.method === 'HEAD' ? null : text, { headers: PLAYLIST_HEADERS })
         }
-        if (llNames.pattern.test(file)) {
+        if (llNames.parse(file)) {
           const resource = await service.ll.resource(streamId, file, request.signal)
           return new Response(request.method === 'HEAD' ? null : resource.body, {
             headers: {

@@ -141,14 +141,14 @@ describe('LL-HLS from a live stream with real FFmpeg', () => {
     // An HLS player on ll.m3u8 counts as a viewer, as on stream.m3u8.
     const status = await (await fetch(url('ll', 'status'))).json()
     expect(status.local.streamData.viewers).toBe(1)
+    // Checked before toMatchObject, whose asymmetric matchers Bun writes into the object it is given.
+    expect(status.local.lowLatency.parts).toBeGreaterThan(5)
     expect(status.local.lowLatency).toMatchObject({
       playlist: 'll.m3u8',
       partTarget: LL_PART_TARGET_SECONDS,
       parts: expect.any(Number),
       lastPart: { number: expect.any(Number), duration: expect.any(Number) },
     })
-    console.log(JSON.stringify(status.local.lowLatency))
-    expect(status.local.lowLatency.parts).toBeGreaterThan(5)
   })
 
   test('init, part and segment: immutable, CORS, and ffprobe reads init + a part as H.264 + AAC', async () => {
