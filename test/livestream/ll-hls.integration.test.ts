@@ -206,8 +206,6 @@ describe('LL-HLS from a live stream with real FFmpeg', () => {
       expect(answer.text).toContain(`URI="${uri}"`)
       checkInvariants(parseLlPlaylist(answer.text))
       expect(answer.at - seenAt).toBeLessThan(LL_PART_TARGET_SECONDS * 1000)
-      // It did wait: the part did not exist when it was asked for.
-      expect(seenAt - started).toBeGreaterThan(0)
     }
   })
 

@@ -67,15 +67,14 @@ describe('renderLlPlaylist', () => {
   })
 
   test('parts only within three target durations of the end; a discontinuity with its new map; ENDLIST, no hint', () => {
-    const gop = (msn: number, first: number) =>
-      Array.from({ length: 10 }, (_, i) => part(first + i, 0.2, i === 0))
+    const gop = (first: number) => Array.from({ length: 10 }, (_, i) => part(first + i, 0.2, i === 0))
     const text = renderLlPlaylist(
       {
         segments: [
-          segment(0, gop(0, 0)),
-          segment(1, gop(1, 10)),
-          segment(2, gop(2, 20), { init: 1, discontinuity: true }),
-          segment(3, gop(3, 30), { init: 1 }),
+          segment(0, gop(0)),
+          segment(1, gop(10)),
+          segment(2, gop(20), { init: 1, discontinuity: true }),
+          segment(3, gop(30), { init: 1 }),
         ],
         discontinuitySequence: 2,
         nextPart: 40,
