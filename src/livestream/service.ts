@@ -28,7 +28,7 @@ import { LlStreams } from './ll-streams.ts'
 import { livestreamMetrics } from './metrics.ts'
 import { renderPlaylist } from './playlist.ts'
 import { type SpawnTranscoder, transcoderLogic } from './transcoder.ts'
-import { readInitSegment, startsWithEbmlHeader } from './webm.ts'
+import { MAX_INIT_SEGMENT_BYTES, mayStartEbmlHeader, readInitSegment, startsWithEbmlHeader } from './webm.ts'
 
 export const LIVESTREAM_KIND = 'livestream'
 export const PLAYLIST_FILE = 'stream.m3u8'
@@ -111,6 +111,8 @@ export class LivestreamService {
   private readonly cleanupTimers = new Map<string, ReturnType<typeof setTimeout>>()
   /** Each stream's LL-HLS packager; fed by its FFmpeg's stdout, read by the LL-HLS routes. */
   readonly ll: LlStreams
+  /** The start of a WebM header that arrived split across chunks, per stream, until the rest of it comes. */
+  private readonly pendingHeaders = new Map<string, Uint8Array>()
 
   constructor(
     private readonly config: Config,
@@ -240,13 +242,26 @@ export class LivestreamService {
 
   /**
    * Feeds a chunk of WebM from the broadcaster. A chunk that starts with the EBML magic begins a new WebM
-   * stream and must carry the whole header (EBML + Tracks), which is kept for FFmpeg restarts.
+   * stream; its header (EBML + Tracks), kept for FFmpeg restarts, may arrive split across chunks (at most
+   * MAX_INIT_SEGMENT_BYTES are held for it), and nothing is forwarded until it is whole.
    */
-  pushMedia(actor: LivestreamActor, bytes: Uint8Array): void {
-    if (bytes.byteLength === 0) throw new LivestreamError('MEDIA_ERROR', 'Empty stream-data chunk')
+  pushMedia(actor: LivestreamActor, chunk: Uint8Array): void {
+    if (chunk.byteLength === 0) throw new LivestreamError('MEDIA_ERROR', 'Empty stream-data chunk')
+    const { streamKey } = actor.getSnapshot().context
+    const pending = this.pendingHeaders.get(streamKey)
+    this.pendingHeaders.delete(streamKey)
+    const bytes = pending ? Buffer.concat([pending, chunk]) : chunk
     let init: MediaBytes | null = null
+    if (mayStartEbmlHeader(bytes)) {
+      this.pendingHeaders.set(streamKey, bytes)
+      return
+    }
     if (startsWithEbmlHeader(bytes)) {
       const header = readInitSegment(bytes)
+      if (!header.ok && header.incomplete && bytes.byteLength <= MAX_INIT_SEGMENT_BYTES) {
+        this.pendingHeaders.set(streamKey, bytes)
+        return
+      }
       if (!header.ok) throw new LivestreamError('MEDIA_ERROR', `Invalid WebM: ${header.reason}`)
       init = new MediaBytes(header.init)
     }
@@ -315,6 +330,7 @@ export class LivestreamService {
     actor.subscribe({
       complete: () => {
         this.ll.close(streamKey)
+        this.pendingHeaders.delete(streamKey)
         const snapshot = actor.getSnapshot()
         log.info(
           { streamKey, state: snapshot.value, reason: snapshot.context.endReason },
