@@ -148,6 +148,21 @@ describe('LL-HLS from a live stream with real FFmpeg', () => {
     expect(status.local.streamData.viewers).toBe(1)
     // Checked before toMatchObject, whose asymmetric matchers Bun writes into the object it is given.
     expect(status.local.lowLatency.parts).toBeGreaterThan(5)
+    const debug = await (
+      await fetch(url('ll', 'debug'), {
+        headers: { Authorization: `Bearer ${await server.token('root', { role: 'admin' })}` },
+      })
+    ).json()
+    expect(debug.lowLatency.playlist.startsWith('#EXTM3U\n#EXT-X-VERSION:9\n')).toBe(true)
+    expect(debug.lowLatency.parts.length).toBeGreaterThan(5)
+    expect(debug.lowLatency.parts[0]).toEqual({
+      msn: expect.any(Number),
+      index: expect.any(Number),
+      number: expect.any(Number),
+      duration: expect.any(Number),
+      independent: expect.any(Boolean),
+      bytes: expect.any(Number),
+    })
     expect(status.local.lowLatency).toMatchObject({
       playlist: 'll.m3u8',
       partTarget: LL_PART_TARGET_SECONDS,
