@@ -18,7 +18,10 @@ export interface LlPart {
   bytes: Uint8Array<ArrayBuffer>
 }
 
-/** One media segment: the parts of one GOP (a keyframe is forced at every segment boundary). */
+/**
+ * One media segment: the parts of one GOP (a keyframe is forced at every segment boundary). It starts with an
+ * independent part; one that comes before the segment is nearly full (audio-only streams: every part) joins it.
+ */
 export interface LlSegment {
   /** Media sequence number. */
   msn: number
@@ -48,6 +51,10 @@ export interface LlPlaylistView {
 }
 
 export interface LlPackagerOptions {
+  /** Configured segment length, seconds: keyframes are forced this far apart. */
+  segmentSeconds: number
+  /** Seconds no part exceeds. */
+  partTarget: number
   /** Complete segments kept (the window); older ones and their bytes are dropped. */
   maxSegments: number
   /** Requests that may wait for a part of this stream at once. */
@@ -65,7 +72,8 @@ interface Waiter {
 /**
  * Cuts one stream's fragmented MP4 (FFmpeg's stdout, run after run) into LL-HLS: `init_N.mp4` per run,
  * parts (one moof + mdat each, independent when the video starts on a keyframe) and segments (a new one at
- * each independent part, i.e. per GOP), with program date times from the run's start. Keeps a bounded
+ * an independent part once the segment is full within half a part, i.e. per GOP for video), with program
+ * date times from the run's start. Keeps a bounded
  * window of segments, and lets requests wait (bounded in number, with a timeout and an abort signal) for a
  * part that does not exist yet. Owned by the livestream service, one per stream.
  */
@@ -258,7 +266,9 @@ export class LlPackager {
       bytes: Buffer.concat([moof, mdat]),
     }
     let open = this.window.at(-1)
-    if (!open || open.complete || (part.independent && open.parts.length > 0)) {
+    const full =
+      open !== undefined && open.duration + this.options.partTarget / 2 >= this.options.segmentSeconds
+    if (!open || open.complete || (part.independent && full)) {
       this.closeOpenSegment()
       open = {
         msn: this.nextMsn++,

@@ -36,7 +36,8 @@ export function targetDuration(
   segmentSeconds: number,
 ): number {
   const longest = Math.max(view.longestSegment, ...view.segments.map((s) => s.duration))
-  return Math.max(segmentSeconds, Math.round(longest))
+  // Rounded as printed (to the millisecond), so that a printed 2.500 counts as 3.
+  return Math.max(segmentSeconds, Math.round(Number(longest.toFixed(3))))
 }
 
 const seconds = (value: number) => value.toFixed(3)

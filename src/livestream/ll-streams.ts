@@ -27,12 +27,6 @@ export interface BlockingQuery {
   _HLS_part?: string
 }
 
-/** An LL-HLS resource: the bytes (or the parts of a segment) and how to serve them. */
-export interface LlResource {
-  body: Blob
-  contentType: string
-}
-
 const NUMBER = /^\d{1,9}$/
 
 function directive(name: string, value: string | undefined): number | undefined {
@@ -59,6 +53,8 @@ export class LlStreams {
     this.dropTimers.delete(streamKey)
     this.packagers.get(streamKey)?.end()
     const packager = new LlPackager({
+      segmentSeconds: this.settings.segmentSeconds,
+      partTarget: this.settings.partTarget,
       maxSegments: this.settings.windowSegments,
       maxWaiters: this.settings.maxWaiters,
     })
@@ -123,8 +119,11 @@ export class LlStreams {
     return renderLlPlaylist(view, this.settings)
   }
 
-  /** `init_N.mp4`, `part_N.m4s` (the preload-hinted part waits for its bytes) or `seg_N.m4s`; 404 for anything else. */
-  async resource(streamKey: string, file: string, signal: AbortSignal): Promise<LlResource> {
+  /**
+   * The bytes of `init_N.mp4`, `part_N.m4s` (the preload-hinted part waits for them) or `seg_N.m4s` (its parts);
+   * 404 for anything else.
+   */
+  async resource(streamKey: string, file: string, signal: AbortSignal): Promise<Blob> {
     const name = llNames.parse(file)
     const packager = this.packagers.get(streamKey)
     const missing = () => new NotFoundError(`${file} not found`, 'SEGMENT_NOT_FOUND')
@@ -132,12 +131,12 @@ export class LlStreams {
     if (name.kind === 'init') {
       const init = packager.init(name.n)
       if (!init) throw missing()
-      return { body: new Blob([init]), contentType: 'video/mp4' }
+      return new Blob([init])
     }
     if (name.kind === 'seg') {
       const segment = packager.segment(name.n)
       if (!segment) throw missing()
-      return { body: new Blob(segment.parts.map((p) => p.bytes)), contentType: 'video/mp4' }
+      return new Blob(segment.parts.map((p) => p.bytes))
     }
     const n = name.n
     if (!packager.part(n) && packager.isNextPart(n)) {
@@ -150,7 +149,7 @@ export class LlStreams {
     }
     const part = packager.part(n)
     if (!part) throw missing()
-    return { body: new Blob([part.bytes]), contentType: 'video/mp4' }
+    return new Blob([part.bytes])
   }
 
   /** What /status shows: the LL playlist's size and its newest part. */
@@ -179,14 +178,15 @@ export class LlStreams {
     }
   }
 
-  /** What /debug shows: the playlist text and every part of the window. */
+  /** What /debug shows: the summary, the playlist text and every part of the window. */
   debug(streamKey: string) {
     const packager = this.packagers.get(streamKey)
     if (!packager) return null
     const view = packager.view()
     return {
-      playlist: view.segments.length > 0 ? renderLlPlaylist(view, this.settings) : '',
-      parts: view.segments.flatMap((s) =>
+      ...this.summary(streamKey),
+      manifestContent: view.segments.length > 0 ? renderLlPlaylist(view, this.settings) : '',
+      partList: view.segments.flatMap((s) =>
         s.parts.map((p, index) => ({
           msn: s.msn,
           index,
@@ -196,7 +196,6 @@ export class LlStreams {
           bytes: p.bytes.byteLength,
         })),
       ),
-      ...this.summary(streamKey),
     }
   }
 

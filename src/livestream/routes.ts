@@ -264,11 +264,11 @@ export function livestreamRoutes({ service, limits, tokens, publicUrl }: Deps) {
           return new Response(request.method === 'HEAD' ? null : text, { headers: PLAYLIST_HEADERS })
         }
         if (llNames.parse(file)) {
-          const resource = await service.ll.resource(streamId, file, request.signal)
-          return new Response(request.method === 'HEAD' ? null : resource.body, {
+          const bytes = await service.ll.resource(streamId, file, request.signal)
+          return new Response(request.method === 'HEAD' ? null : bytes, {
             headers: {
-              'Content-Type': resource.contentType,
-              'Content-Length': String(resource.body.size),
+              'Content-Type': 'video/mp4',
+              'Content-Length': String(bytes.size),
               'Cache-Control': 'public, max-age=3600, immutable',
               ...CORS_ANY,
             },

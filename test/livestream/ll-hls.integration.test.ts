@@ -153,9 +153,9 @@ describe('LL-HLS from a live stream with real FFmpeg', () => {
         headers: { Authorization: `Bearer ${await server.token('root', { role: 'admin' })}` },
       })
     ).json()
-    expect(debug.lowLatency.playlist.startsWith('#EXTM3U\n#EXT-X-VERSION:9\n')).toBe(true)
-    expect(debug.lowLatency.parts.length).toBeGreaterThan(5)
-    expect(debug.lowLatency.parts[0]).toEqual({
+    expect(debug.lowLatency.manifestContent.startsWith('#EXTM3U\n#EXT-X-VERSION:9\n')).toBe(true)
+    expect(debug.lowLatency.partList.length).toBeGreaterThan(5)
+    expect(debug.lowLatency.partList[0]).toEqual({
       msn: expect.any(Number),
       index: expect.any(Number),
       number: expect.any(Number),

@@ -1,12 +1,17 @@
 import { describe, expect, test } from 'bun:test'
 import { LlPackager } from '../../src/livestream/ll-packager.ts'
-import { avInit, avPart } from '../support/mp4.ts'
+import { avInit, avPart, ftyp, mdat, moof, moov, SYNC } from '../support/mp4.ts'
 
 const T0 = Date.UTC(2026, 0, 1)
 
 /** A packager in run 1 that has read the init segment. */
 function packager(options: { maxSegments?: number; maxWaiters?: number } = {}) {
-  const p = new LlPackager({ maxSegments: options.maxSegments ?? 4, maxWaiters: options.maxWaiters ?? 10 })
+  const p = new LlPackager({
+    segmentSeconds: 2,
+    partTarget: 0.234,
+    maxSegments: options.maxSegments ?? 4,
+    maxWaiters: options.maxWaiters ?? 10,
+  })
   p.beginRun(1, T0)
   p.push(1, avInit())
   return p
@@ -53,6 +58,29 @@ describe('parts and segments', () => {
     expect(segments.map((s) => s.programDateTime - T0)).toEqual([0, 2000, 4000])
     expect(p.view().nextPart).toBe(25)
     expect(p.lastMsn).toBe(2)
+  })
+
+  test('a keyframe before the segment is nearly full joins it; audio only (every part independent) makes 2 s segments', () => {
+    const p = packager()
+    // Keyframes every 5 parts (1 s): the segment takes two GOPs.
+    feed(p, 1, 25, 5)
+    expect(p.view().segments.map((s) => s.parts.length)).toEqual([10, 10, 5])
+    const audio = new LlPackager({ segmentSeconds: 2, partTarget: 0.234, maxSegments: 4, maxWaiters: 1 })
+    audio.beginRun(1, T0)
+    audio.push(1, Buffer.concat([ftyp(), moov([{ id: 2, timescale: 48000, handler: 'soun' }])]))
+    for (let i = 0; i < 25; i++)
+      audio.push(
+        1,
+        Buffer.concat([
+          moof(i + 1, [
+            { trackId: 2, baseDecodeTime: i * 9600, durations: Array(9).fill(1024 + 43), tfhdFlags: SYNC },
+          ]),
+          mdat(),
+        ]),
+      )
+    const { segments } = audio.view()
+    expect(segments.map((s) => s.parts.length)).toEqual([10, 10, 5])
+    expect(segments[0]?.parts.every((part) => part.independent)).toBe(true)
   })
 
   test('the window keeps maxSegments complete segments; older parts and unused inits are dropped', () => {
@@ -110,7 +138,7 @@ describe('parts and segments', () => {
   })
 
   test('a fragment before any init segment is refused', () => {
-    const p = new LlPackager({ maxSegments: 4, maxWaiters: 1 })
+    const p = new LlPackager({ segmentSeconds: 2, partTarget: 0.234, maxSegments: 4, maxWaiters: 1 })
     p.beginRun(1, T0)
     p.push(1, avPart(0, true))
     expect(p.lastError).toMatch(/before the init segment/)

@@ -143,7 +143,12 @@ function random(seed: number): () => number {
 test('invariants over random streams (restarts, GOP lengths, short parts, reloads): part durations ≤ PART-TARGET, segment = its parts, sequence numbers monotonic', () => {
   for (let seed = 1; seed <= 200; seed++) {
     const next = random(seed)
-    const packager = new LlPackager({ maxSegments: 1 + Math.floor(next() * 6), maxWaiters: 1 })
+    const packager = new LlPackager({
+      segmentSeconds: 2,
+      partTarget: 0.234,
+      maxSegments: 1 + Math.floor(next() * 6),
+      maxWaiters: 1,
+    })
     let run = 1
     packager.beginRun(run, T0)
     packager.push(run, avInit())
