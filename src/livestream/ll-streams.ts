@@ -1,6 +1,7 @@
 import { AppError, BadRequestError, NotFoundError } from '../platform/errors.ts'
 import { LlPackager } from './ll-packager.ts'
 import { LL_PLAYLIST_FILE, llNames, renderLlPlaylist, targetDuration } from './ll-playlist.ts'
+import { livestreamMetrics } from './metrics.ts'
 
 /** A blocking request could not be answered in time, or too many already wait: the client retries. */
 export class LlUnavailableError extends AppError {
@@ -200,9 +201,12 @@ export class LlStreams {
   }
 
   private refuse(outcome: Awaited<ReturnType<LlPackager['wait']>>, what: string): void {
-    if (outcome === 'timeout')
+    if (outcome === 'timeout') {
+      livestreamMetrics.llRefused.inc({ reason: 'timeout' })
       throw new LlUnavailableError(`${what} did not arrive in time`, 'PLAYLIST_TIMEOUT')
+    }
     if (outcome === 'busy') {
+      livestreamMetrics.llRefused.inc({ reason: 'busy' })
       throw new LlUnavailableError('Too many requests are waiting for this stream', 'TOO_MANY_WAITING')
     }
   }

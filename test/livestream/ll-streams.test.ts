@@ -1,5 +1,6 @@
 import { expect, test } from 'bun:test'
 import { LlStreams, LlUnavailableError } from '../../src/livestream/ll-streams.ts'
+import { livestreamMetrics } from '../../src/livestream/metrics.ts'
 import { BadRequestError, NotFoundError } from '../../src/platform/errors.ts'
 import { parseLlPlaylist } from '../support/ll-playlist.ts'
 import { avInit, avPart } from '../support/mp4.ts'
@@ -25,6 +26,10 @@ function streams(maxWaiters = 10) {
 }
 
 const never = new AbortController().signal
+
+/** How many blocking requests got 503 for `reason`, per the metric. */
+const refused = async (reason: string) =>
+  (await livestreamMetrics.llRefused.get()).values.find((v) => v.labels.reason === reason)?.value ?? 0
 
 test('a playlist request without directives answers at once; 404 before the first part and for unknown streams', async () => {
   const { ll, feed } = streams()
@@ -69,11 +74,13 @@ test('a blocking reload is answered when its part is cut, not before, and 503 af
   // Already there: at once.
   expect(await ll.playlist('s', { _HLS_msn: '0' }, never)).toContain('seg_0.m4s')
 
+  const before = await refused('timeout')
   const started = performance.now()
   const timedOut = await ll.playlist('s', { _HLS_msn: '2', _HLS_part: '0' }, never).catch((err) => err)
   expect(timedOut).toBeInstanceOf(LlUnavailableError)
   expect(timedOut).toMatchObject({ status: 503, code: 'PLAYLIST_TIMEOUT', headers: { 'Retry-After': '1' } })
   expect(performance.now() - started).toBeGreaterThanOrEqual(2990)
+  expect(await refused('timeout')).toBe(before + 1)
 }, 10_000)
 
 test('waiting requests are bounded per stream: past the bound, 503 at once', async () => {
@@ -83,10 +90,12 @@ test('waiting requests are bounded per stream: past the bound, 503 at once', asy
   const first = ll.playlist('s', { _HLS_msn: '0', _HLS_part: '3' }, left.signal)
   const second = ll.resource('s', 'part_3.m4s', never)
   expect(packager.waiting).toBe(2)
+  const before = await refused('busy')
   await expect(ll.playlist('s', { _HLS_msn: '0', _HLS_part: '3' }, never)).rejects.toMatchObject({
     status: 503,
     code: 'TOO_MANY_WAITING',
   })
+  expect(await refused('busy')).toBe(before + 1)
   // A client that leaves frees its place at once.
   left.abort()
   await first
