@@ -95,8 +95,10 @@ export interface LivestreamConfig {
   connectionsPerMinute: number
   /** stream-data bytes per minute per stream (LIVESTREAM_DATA_BYTES_PER_MIN); the default fits 720p. */
   dataBytesPerMinute: number
-  /** Livestream events per minute per connection (LIVESTREAM_EVENTS_PER_MIN). */
+  /** Livestream control events per minute per connection (LIVESTREAM_EVENTS_PER_MIN); stream-data is not one. */
   eventsPerMinute: number
+  /** stream-data chunks per minute per connection (LIVESTREAM_CHUNKS_PER_MIN); 100 ms MediaRecorder chunks are 600. */
+  chunksPerMinute: number
   /** HTTP requests per minute per IP: general (start/stop), stream (playlist/segments), status endpoints. */
   httpGeneralPerMinute: number
   httpStreamPerMinute: number
@@ -302,6 +304,8 @@ function livestreamConfig(env: Env): LivestreamConfig {
     // 64 MiB/min is about 9 Mbit/s: a 720p MediaRecorder stream (about 2.5 Mbit/s) with ample headroom.
     dataBytesPerMinute: int(env, 'LIVESTREAM_DATA_BYTES_PER_MIN', 64 * 1024 * 1024, 1024, 2 ** 40),
     eventsPerMinute: int(env, 'LIVESTREAM_EVENTS_PER_MIN', 100, 1, 1_000_000),
+    // 50 chunks/s: 100 ms timeslices (10/s) with room for bursts after a stalled connection.
+    chunksPerMinute: int(env, 'LIVESTREAM_CHUNKS_PER_MIN', 3000, 1, 1_000_000),
     httpGeneralPerMinute: int(env, 'LIVESTREAM_HTTP_GENERAL_PER_MIN', 100, 1, 1_000_000),
     httpStreamPerMinute: int(env, 'LIVESTREAM_HTTP_STREAM_PER_MIN', 1000, 1, 1_000_000),
     httpStatusPerMinute: int(env, 'LIVESTREAM_HTTP_STATUS_PER_MIN', 60, 1, 1_000_000),
