@@ -51,7 +51,14 @@ export class TrackService implements TrackCatalog {
       },
     })
     library = await AudioLibrary.open({ dir: options.audioFilesDir, onChange: () => streamFiles.forgetAll() })
-    return new TrackService(options.limits.accelRedirectPrefix, options.audioFilesDir, library, uploads, openFiles, streamFiles)
+    return new TrackService(
+      options.limits.accelRedirectPrefix,
+      options.audioFilesDir,
+      library,
+      uploads,
+      openFiles,
+      streamFiles,
+    )
   }
 
   find(trackId: string, userId: string): Track | undefined {

@@ -47,7 +47,12 @@ export function streamTrack(
     // nginx in front sends the file itself (Range, If-Range, 304, HEAD): Airwave only decides who may have it.
     const target = tracks.accelTarget(trackId, userId, accel)
     return new Response(null, {
-      headers: { ...fixedHeaders, ...headers, 'Content-Type': target.contentType, 'X-Accel-Redirect': target.uri },
+      headers: {
+        ...fixedHeaders,
+        ...headers,
+        'Content-Type': target.contentType,
+        'X-Accel-Redirect': target.uri,
+      },
     })
   }
   const source = tracks.streamSource(trackId, userId)

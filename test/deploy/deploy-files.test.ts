@@ -39,7 +39,7 @@ describe('deploy/compose.yaml', () => {
       expect(compose.services[backing]).toBeDefined()
   })
 
-  test('nginx gets the template and a value for every ${…} in it, round-robin over the three instances', () => {
+  test('nginx gets the template and a value for every placeholder in it, round-robin over the three instances', () => {
     const nginx = compose.services.nginx
     const env = nginx?.environment ?? {}
     for (const name of templateNames()) {
@@ -110,6 +110,7 @@ describe('deploy/nginx/airwave.conf.template', () => {
   })
 
   test('a placeholder without a value is an error, never left in the config', () => {
-    expect(() => renderTemplate('listen ${NGINX_LISTEN};', {})).toThrow('no value for ${NGINX_LISTEN}')
+    const placeholder = ['$', '{NGINX_LISTEN}'].join('')
+    expect(() => renderTemplate(`listen ${placeholder};`, {})).toThrow(`no value for ${placeholder}`)
   })
 })
