@@ -10,9 +10,11 @@ const MINUTE = 60
 export class ConnectionRefusedError extends LivestreamError {}
 
 /**
- * The document's rate limits, each configurable: livestream connections per IP, events per connection and
- * stream-data bytes per stream on the WebSocket; general, stream and status requests per IP over HTTP.
- * WebSocket refusals become `stream-error` (CONNECTION_FAILED or MEDIA_ERROR) with `retryAfter`.
+ * The document's rate limits, each configurable: livestream connections per IP, control events per
+ * connection and stream-data bytes per stream on the WebSocket; general, stream and status requests per IP
+ * over HTTP. stream-data chunks are not control events: they have their own per-connection rate, which
+ * 100 ms MediaRecorder timeslices stay well inside (CONTRACT). WebSocket refusals become `stream-error`
+ * (CONNECTION_FAILED or MEDIA_ERROR) with `retryAfter`.
  */
 export class LivestreamLimits {
   readonly httpGeneral: RateLimiter
@@ -20,6 +22,7 @@ export class LivestreamLimits {
   readonly httpStatus: RateLimiter
   private readonly connections: RateLimiter
   private readonly events: RateLimiter
+  private readonly chunks: RateLimiter
   private readonly data: RateLimiter
   /** Sockets already counted against their IP's connection budget (a socket counts on its first livestream event). */
   private readonly counted = new Set<string>()
@@ -28,14 +31,18 @@ export class LivestreamLimits {
     const rule = (name: string, points: number) => rateLimits.create({ name, points, windowSeconds: MINUTE })
     this.connections = rule('livestream-ws-connections', config.connectionsPerMinute)
     this.events = rule('livestream-ws-events', config.eventsPerMinute)
+    this.chunks = rule('livestream-ws-chunks', config.chunksPerMinute)
     this.data = rule('livestream-ws-data', config.dataBytesPerMinute)
     this.httpGeneral = rule('livestream-http-general', config.httpGeneralPerMinute)
     this.httpStream = rule('livestream-http-stream', config.httpStreamPerMinute)
     this.httpStatus = rule('livestream-http-status', config.httpStatusPerMinute)
   }
 
-  /** Counts one livestream event from `socket` (and, the first time, the socket itself against its IP). */
-  async event(socket: string, ip: string): Promise<void> {
+  /**
+   * Counts one livestream event from `socket` (and, the first time, the socket itself against its IP):
+   * `stream-data` (JSON or a binary frame) against the chunk rate, any other event against the event rate.
+   */
+  async event(socket: string, ip: string, name: string): Promise<void> {
     if (!this.counted.has(socket)) {
       this.counted.add(socket)
       try {
@@ -51,6 +58,15 @@ export class LivestreamLimits {
         if (!(err instanceof LivestreamError)) throw err
         throw new ConnectionRefusedError(err.code, err.message, err.headers)
       }
+    }
+    if (name === 'stream-data') {
+      await refuse(
+        'chunks',
+        () => this.chunks.consume(socket),
+        'MEDIA_ERROR',
+        (s) => `Too many stream-data chunks on this connection; chunk dropped, retry in ${s} s`,
+      )
+      return
     }
     await refuse(
       'events',

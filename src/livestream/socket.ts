@@ -56,7 +56,7 @@ export function registerLivestreamSocket(
       const payload = (raw ?? {}) as Record<string, unknown>
       const given = typeof payload.streamKey === 'string' ? payload.streamKey : connection.query.streamKey
       try {
-        await limits.event(connection.id, connection.remoteAddress)
+        await limits.event(connection.id, connection.remoteAddress, event)
         if (!check.Check(payload)) {
           const first = check.Errors(payload).First()
           const field = first?.path.split('/')[1] ?? ''
@@ -151,7 +151,7 @@ export function registerLivestreamSocket(
     const actor = service.broadcastBy(connection.id)
     const streamKey = actor?.getSnapshot().context.streamKey
     try {
-      await limits.event(connection.id, connection.remoteAddress)
+      await limits.event(connection.id, connection.remoteAddress, 'stream-data')
       if (!actor)
         throw new LivestreamError('STREAM_NOT_FOUND', 'This connection is not broadcasting a stream')
       await media(connection, actor, bytes)
