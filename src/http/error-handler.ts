@@ -8,13 +8,19 @@ const RADIO_PATH = /^\/api\/v1\/(stream-audio|stream-listen|transmissions|system
 /** The scanner uploaders' APIs (rdio-scanner, OpenMHz) answer errors as plain text, as the originals do. */
 const UPLOADER_PATH = /^\/(api\/(call-upload|trunk-recorder-call-upload)|openmhz\/)/
 
+/** Which error shape the surface at `path` answers in: `radio` (JSON), `standard` (JSON) or plain `text`. */
+export function errorShapeOf(path: string): 'radio' | 'standard' | 'text' {
+  if (UPLOADER_PATH.test(path)) return 'text'
+  return RADIO_PATH.test(path) ? 'radio' : 'standard'
+}
+
 export function errorBody(
   path: string,
   message: string,
   code: string,
   details: Record<string, unknown> = {},
 ): Record<string, unknown> {
-  return RADIO_PATH.test(path)
+  return errorShapeOf(path) === 'radio'
     ? { ...details, success: false, error: message, code }
     : { ...details, status: 'error', message, code }
 }
@@ -113,7 +119,7 @@ export function errorResponse(
     // Known failures (a dependency down, a value the guard let through to the database): worth a look, not a bug.
     log.warn({ err: error, method, path, code: mapped.code }, 'request failed')
   }
-  if (UPLOADER_PATH.test(path)) {
+  if (errorShapeOf(path) === 'text') {
     return new Response(mapped.message, {
       status: mapped.status,
       headers: { ...headers, 'content-type': 'text/plain; charset=utf-8', ...mapped.headers },

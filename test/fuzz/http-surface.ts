@@ -3,6 +3,7 @@
  * bodies), how it is sent, and what its answer must satisfy.
  */
 import fc from 'fast-check'
+import { errorShapeOf } from '../../src/http/error-handler.ts'
 import {
   type Body,
   contentTypeHeader,
@@ -16,7 +17,7 @@ import {
   rangeHeader,
   urlComponent,
 } from './hostile.ts'
-import { type DocumentedRoute, errorShapeOf, routeName } from './openapi-routes.ts'
+import { type DocumentedRoute, routeName } from './openapi-routes.ts'
 
 /** Credentials the fuzzer may present; none of them is the victim's. */
 export interface Credentials {
@@ -208,7 +209,8 @@ export function httpViolations(request: HttpCase, answer: HttpAnswer): string[] 
       problems.push(`a ${answer.status} whose JSON body does not parse: ${answer.text.slice(0, 200)}`)
     }
     if (body) {
-      // The path the server saw: the client's URL parser resolves `%2e%2e` and `..` segments first.
+      // The shape the server's one error mapper uses for the path it saw (the client resolves `%2e%2e` and `..` first);
+      // a JSON error body in another shape was made somewhere else.
       const shape = errorShapeOf(new URL(request.target, 'http://server').pathname)
       const shaped =
         shape === 'radio'

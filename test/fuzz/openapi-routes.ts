@@ -17,11 +17,6 @@ export interface DocumentedRoute {
   body?: JsonSchema
 }
 
-/** `{success:false,error}` on the radio paths, `{status:'error',message}` everywhere else, as CONTRACT.md says. */
-export function errorShapeOf(path: string): 'radio' | 'standard' {
-  return RADIO_PATH.test(path) ? 'radio' : 'standard'
-}
-
 interface OpenApiOperation {
   parameters?: Array<{ in: string; name: string }>
   requestBody?: { content?: Record<string, { schema?: JsonSchema }> }
@@ -29,7 +24,6 @@ interface OpenApiOperation {
 
 /** Methods the suite sends; `WS` entries are the `/ws` endpoint, fuzzed by the message surfaces instead. */
 const HTTP_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE'])
-const RADIO_PATH = /^\/api\/v1\/(stream-audio|stream-listen|transmissions)/
 
 export async function documentedRoutes(baseUrl: string): Promise<DocumentedRoute[]> {
   const response = await fetch(`${baseUrl}/openapi/json`)
