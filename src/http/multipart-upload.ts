@@ -158,7 +158,9 @@ async function parseInto(
     stream.on('limit', () => fail(rules.errors.fileTooLarge(cleanTitle(file.name))))
     writes.push(pipeline(stream, createWriteStream(file.path)).catch((error: Error) => fail(error)))
   })
-  parser.on('field', (name, value, info) => {
+  // busboy gives a part without a `name` parameter an undefined name, despite its types.
+  parser.on('field', (given: string | undefined, value, info) => {
+    const name = given ?? ''
     if (info.valueTruncated)
       fail(new PayloadTooLargeError(`The "${name}" field is too long`, 'FIELD_TOO_LARGE'))
     else if (guarded(name, 'form field name') && guarded(value, `form field "${name.slice(0, 64)}"`))

@@ -1,6 +1,7 @@
 import { Elysia } from 'elysia'
 import { readJsonBody } from '../http/json-body.ts'
 import { blobSource, fileSource, type RangeSource, serveRange } from '../http/range.ts'
+import { sseHeadResponse } from '../http/sse.ts'
 import { outageUnlessInvalidValue } from '../platform/db/faults.ts'
 import {
   BadRequestError,
@@ -95,7 +96,8 @@ export function radioRoutes(radio: RadioService, blobs: BlobStore, publicUrl: st
     server: import('bun').Server<unknown> | null
     query: Record<string, string | undefined>
   }) => {
-    if (request.method !== 'GET' && request.method !== 'HEAD') throw new MethodNotAllowedError('GET')
+    if (request.method === 'HEAD') return sseHeadResponse()
+    if (request.method !== 'GET') throw new MethodNotAllowedError('GET')
     return radio.listen(request, server, listenTarget(query))
   }
 

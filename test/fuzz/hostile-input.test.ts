@@ -39,6 +39,8 @@ const SSE_SHARE = 0.015
 const MESSAGE_TIMEOUT_MS = 5_000
 const SSE_FIRST_EVENT_MS = 300
 const INGEST_KEY = 'fuzz-ingest-key-0123456789'
+/** Longest one property may run, shrinking included (a passing one takes seconds). */
+const SHRINK_TIME_LIMIT_MS = 150_000
 /** What a server fault looks like in the log (src/http/error-handler.ts, src/ws/gateway.ts). */
 const FAULT_LINE = /unhandled|handler failed/i
 
@@ -72,7 +74,14 @@ function exitReport(server: RunningServer): string[] {
 
 /** Runs `property` over `runs` generated values with the suite's seed; a failure names the seed and the case. */
 async function check<T>(arbitrary: fc.Arbitrary<T>, runs: number, predicate: (value: T) => Promise<void>) {
-  await fc.assert(fc.asyncProperty(arbitrary, predicate), { seed: SEED, numRuns: runs, verbose: 1 })
+  await fc.assert(fc.asyncProperty(arbitrary, predicate), {
+    seed: SEED,
+    numRuns: runs,
+    verbose: 1,
+    // Shrinking a hang re-runs it many times: stop and report the smallest case found by then.
+    interruptAfterTimeLimit: SHRINK_TIME_LIMIT_MS,
+    markInterruptAsFailure: true,
+  })
 }
 
 for (const database of databases) {

@@ -59,7 +59,7 @@ export interface HttpAnswer {
 
 const OTHER_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const
 /** Longest a fuzzed request may take; a request still unanswered then is a failure (a hang). */
-export const REQUEST_TIMEOUT_MS = 15_000
+export const REQUEST_TIMEOUT_MS = 5_000
 
 function authorization(credentials: Credentials): fc.Arbitrary<string> {
   return fc.oneof(

@@ -292,6 +292,26 @@ for (const database of databases) {
       })
     })
 
+    test('a multipart part without a name is a field like any other, not a 500', async () => {
+      const body = '--b\r\nContent-Disposition: form-data\r\n\r\nvalue\r\n--b--\r\n'
+      await expectError(
+        await send('POST', '/api/v1/jobs', body, { 'content-type': 'multipart/form-data; boundary=b' }),
+        400,
+        'TITLE_REQUIRED',
+      )
+    })
+
+    test('HEAD on a live event stream answers its headers at once (it used to hang)', async () => {
+      for (const query of ['slot=1', 'system=1']) {
+        const response = await fetch(`${server.url}/api/v1/stream-listen?${query}`, {
+          method: 'HEAD',
+          signal: AbortSignal.timeout(5000),
+        })
+        expect(response.status).toBe(200)
+        expect(response.headers.get('content-type')).toStartWith('text/event-stream')
+      }
+    })
+
     test('a control character in Origin is refused, never reflected into a malformed answer', async () => {
       for (const path of ['/api/stream/abc', '/tracks/current-state']) {
         const response = await get(path, { ...auth, origin: 'http://a\u007f' })
