@@ -5,6 +5,11 @@ import { livestreamMetrics } from './metrics.ts'
 import { LivestreamError } from './service.ts'
 
 const MINUTE = 60
+/**
+ * stream-data chunks per second per connection: far above MediaRecorder's 100 ms timeslices (10/s), which CONTRACT
+ * says are never limited, and far below a flood. Chunks are not control events; their bytes have their own budget.
+ */
+export const MAX_CHUNKS_PER_SECOND = 50
 
 /** A socket over its address's livestream connection budget; the socket is closed after the error. */
 export class ConnectionRefusedError extends LivestreamError {}
@@ -21,6 +26,7 @@ export class LivestreamLimits {
   private readonly connections: RateLimiter
   private readonly events: RateLimiter
   private readonly data: RateLimiter
+  private readonly chunks: RateLimiter
   /** Sockets already counted against their IP's connection budget (a socket counts on its first livestream event). */
   private readonly counted = new Set<string>()
 
@@ -29,13 +35,43 @@ export class LivestreamLimits {
     this.connections = rule('livestream-ws-connections', config.connectionsPerMinute)
     this.events = rule('livestream-ws-events', config.eventsPerMinute)
     this.data = rule('livestream-ws-data', config.dataBytesPerMinute)
+    this.chunks = rateLimits.create({
+      name: 'livestream-ws-chunks',
+      points: MAX_CHUNKS_PER_SECOND,
+      windowSeconds: 1,
+    })
     this.httpGeneral = rule('livestream-http-general', config.httpGeneralPerMinute)
     this.httpStream = rule('livestream-http-stream', config.httpStreamPerMinute)
     this.httpStatus = rule('livestream-http-status', config.httpStatusPerMinute)
   }
 
-  /** Counts one livestream event from `socket` (and, the first time, the socket itself against its IP). */
+  /** Counts one control event from `socket` (and, the first time, the socket itself against its IP). */
   async event(socket: string, ip: string): Promise<void> {
+    await this.connection(socket, ip)
+    await refuse(
+      'events',
+      () => this.events.consume(socket),
+      'CONNECTION_FAILED',
+      (s) => {
+        return `Too many livestream events on this connection; retry in ${s} s`
+      },
+    )
+  }
+
+  /** Counts one stream-data chunk from `socket` (and, the first time, the socket itself against its IP). */
+  async chunk(socket: string, ip: string): Promise<void> {
+    await this.connection(socket, ip)
+    await refuse(
+      'chunks',
+      () => this.chunks.consume(socket),
+      'MEDIA_ERROR',
+      (s) =>
+        `More than ${MAX_CHUNKS_PER_SECOND} stream-data chunks per second; chunk dropped, retry in ${s} s`,
+    )
+  }
+
+  /** A socket counts against its IP's connection budget on its first livestream event. */
+  private async connection(socket: string, ip: string): Promise<void> {
     if (!this.counted.has(socket)) {
       this.counted.add(socket)
       try {
@@ -52,14 +88,6 @@ export class LivestreamLimits {
         throw new ConnectionRefusedError(err.code, err.message, err.headers)
       }
     }
-    await refuse(
-      'events',
-      () => this.events.consume(socket),
-      'CONNECTION_FAILED',
-      (s) => {
-        return `Too many livestream events on this connection; retry in ${s} s`
-      },
-    )
   }
 
   /** Counts `bytes` of stream-data against the stream's per-minute budget. */
