@@ -138,7 +138,12 @@ test('two tabs of one user: play, pause and seek in one, the other follows; seek
         const data = { trackId, currentTime: from + (performance.now() - since) / 1000, isPlaying: true }
         reporter.send(JSON.stringify({ event: 'updateStreaming', data }))
       }, 100)
-      Object.assign(window, { stopReports: () => (clearInterval(timer), reporter.close()) })
+      Object.assign(window, {
+        stopReports: () => {
+          clearInterval(timer)
+          reporter.close()
+        },
+      })
     },
     { token, trackId: longId },
   )
