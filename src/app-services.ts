@@ -1,6 +1,7 @@
 import { join } from 'node:path'
 import Redis from 'ioredis'
 import { AudiobookService } from './audiobooks/service.ts'
+import { CallService } from './calls/service.ts'
 import type { Config } from './config.ts'
 import { SseRegistry } from './http/sse.ts'
 import { ApiKeyService } from './identity/api-keys.ts'
@@ -51,6 +52,8 @@ export interface Services {
   audiobooks: AudiobookService
   /** Live radio: slot actors, SSE channels, transmission history. */
   radio: RadioService
+  /** Scanner calls from trunk-recorder, SDRTrunk and OpenMHz uploaders, delivered on the radio's system channels. */
+  calls: CallService
   /** Livestreams: one actor per stream key, FFmpeg children, HLS files under DATA_DIR/livestream. */
   livestream: LivestreamService
   livestreamLimits: LivestreamLimits
@@ -126,6 +129,7 @@ export async function createServices(
   registerLivestreamSocket(realtime, livestream, livestreamLimits)
   const playback = new PlaybackService(registry, new SessionStore(database.db), tracks, realtime)
   registerPlaybackSocket(realtime, playback)
+  const radio = new RadioService({ config, registry, sse, db: database.db, blobs, apiKeys, rateLimits })
   return {
     config,
     database,
@@ -142,7 +146,15 @@ export async function createServices(
     rateLimits,
     redis,
     audiobooks,
-    radio: new RadioService({ config, registry, sse, db: database.db, blobs, apiKeys, rateLimits }),
+    radio,
+    calls: new CallService({
+      radio,
+      apiKeys,
+      ffmpegPath: config.ffmpegPath,
+      stagingDir: join(config.dataDir, 'staging', 'calls'),
+      publicUrl: config.publicUrl,
+      limits: config.calls,
+    }),
     livestream,
     livestreamLimits,
     tracks,

@@ -38,12 +38,31 @@ export interface Config {
   audiobooks: AudiobookLimits
   livestream: LivestreamConfig
   tracks: TrackConfig
+  calls: CallConfig
+}
+
+/** Scanner call uploads' explicit limits (CALL_* variables). */
+export interface CallConfig {
+  /** Largest call audio file, in bytes (CALL_UPLOAD_MAX_MB). */
+  uploadMaxBytes: number
+  /** Longest call kept, in seconds (CALL_MAX_SECONDS); the rest of a longer one is cut off. */
+  maxSeconds: number
+  /** Calls transcoded at once (CALL_TRANSCODE_CONCURRENCY). */
+  transcodeConcurrency: number
+  /** Calls waiting for a transcode slot (CALL_QUEUE_MAX); past it an upload is a 503 the uploader retries. */
+  maxQueued: number
 }
 
 /** The track library's explicit limits (TRACK_* variables). */
 export interface TrackConfig {
   /** Largest track upload, in bytes (TRACK_UPLOAD_MAX_MB). */
   uploadMaxBytes: number
+  /**
+   * TRACK_ACCEL_REDIRECT: the prefix of nginx's internal locations. When set, the stream paths check the token and
+   * the track, then answer `X-Accel-Redirect: <prefix>library/<path>` or `<prefix>uploads/<id>` and nginx sends the
+   * bytes (with its own Range handling).
+   */
+  accelRedirectPrefix: string | undefined
 }
 
 /** Explicit bounds on audiobook uploads and processing (AUDIOBOOK_* variables). */
@@ -76,8 +95,10 @@ export interface LivestreamConfig {
   connectionsPerMinute: number
   /** stream-data bytes per minute per stream (LIVESTREAM_DATA_BYTES_PER_MIN); the default fits 720p. */
   dataBytesPerMinute: number
-  /** Livestream events per minute per connection (LIVESTREAM_EVENTS_PER_MIN). */
+  /** Livestream control events per minute per connection (LIVESTREAM_EVENTS_PER_MIN); stream-data is not one. */
   eventsPerMinute: number
+  /** stream-data chunks per minute per connection (LIVESTREAM_CHUNKS_PER_MIN); 100 ms MediaRecorder chunks are 600. */
+  chunksPerMinute: number
   /** HTTP requests per minute per IP: general (start/stop), stream (playlist/segments), status endpoints. */
   httpGeneralPerMinute: number
   httpStreamPerMinute: number
@@ -221,6 +242,12 @@ export function loadConfig(env: Env = process.env): Config {
     audiobooks: audiobookLimits(env),
     livestream: livestreamConfig(env),
     tracks: trackConfig(env, dataDir, audioFilesDir),
+    calls: {
+      uploadMaxBytes: int(env, 'CALL_UPLOAD_MAX_MB', 25, 1, 500) * MIB,
+      maxSeconds: int(env, 'CALL_MAX_SECONDS', 600, 1, 4 * 3600),
+      transcodeConcurrency: int(env, 'CALL_TRANSCODE_CONCURRENCY', 2, 1, 64),
+      maxQueued: int(env, 'CALL_QUEUE_MAX', 100, 0, 100_000),
+    },
   }
 }
 
@@ -234,7 +261,13 @@ function trackConfig(env: Env, dataDir: string, audioFilesDir: string): TrackCon
     )
   }
   // The server's own body limit (main.ts) is 2 GiB; an upload must fit under it with its multipart framing.
-  return { uploadMaxBytes: int(env, 'TRACK_UPLOAD_MAX_MB', 200, 1, 2000) * MIB }
+  const accelRedirectPrefix = str(env, 'TRACK_ACCEL_REDIRECT')
+  if (accelRedirectPrefix !== undefined && !/^\/[A-Za-z0-9._~/-]*\/$/.test(accelRedirectPrefix)) {
+    throw new ConfigError(
+      `TRACK_ACCEL_REDIRECT=${accelRedirectPrefix} is not valid: use a path that starts and ends with "/", e.g. /_airwave_files/`,
+    )
+  }
+  return { uploadMaxBytes: int(env, 'TRACK_UPLOAD_MAX_MB', 200, 1, 2000) * MIB, accelRedirectPrefix }
 }
 
 function audiobookLimits(env: Env): AudiobookLimits {
@@ -271,6 +304,8 @@ function livestreamConfig(env: Env): LivestreamConfig {
     // 64 MiB/min is about 9 Mbit/s: a 720p MediaRecorder stream (about 2.5 Mbit/s) with ample headroom.
     dataBytesPerMinute: int(env, 'LIVESTREAM_DATA_BYTES_PER_MIN', 64 * 1024 * 1024, 1024, 2 ** 40),
     eventsPerMinute: int(env, 'LIVESTREAM_EVENTS_PER_MIN', 100, 1, 1_000_000),
+    // 50 chunks/s: 100 ms timeslices (10/s) with room for bursts after a stalled connection.
+    chunksPerMinute: int(env, 'LIVESTREAM_CHUNKS_PER_MIN', 3000, 1, 1_000_000),
     httpGeneralPerMinute: int(env, 'LIVESTREAM_HTTP_GENERAL_PER_MIN', 100, 1, 1_000_000),
     httpStreamPerMinute: int(env, 'LIVESTREAM_HTTP_STREAM_PER_MIN', 1000, 1, 1_000_000),
     httpStatusPerMinute: int(env, 'LIVESTREAM_HTTP_STATUS_PER_MIN', 60, 1, 1_000_000),

@@ -1,8 +1,10 @@
+import { join } from 'node:path'
 import { openapi } from '@elysiajs/openapi'
 import { Elysia } from 'elysia'
 import type { Services } from './app-services.ts'
 import { audiobookRoutes } from './audiobooks/routes.ts'
 import { blobRoutes } from './blobs/routes.ts'
+import { callRoutes } from './calls/routes.ts'
 import { healthRoutes } from './health/routes.ts'
 import { corsPlugin, corsPolicy } from './http/cors.ts'
 import { errorHandler } from './http/error-handler.ts'
@@ -70,6 +72,7 @@ export function createApp(services: Services) {
     .use(audiobookRoutes(services.tokens, services.audiobooks))
     .use(playbackRoutes(services.tokens, services.playback))
     .use(radioRoutes(services.radio, services.blobs, config.publicUrl))
+    .use(callRoutes(services.calls, join(config.dataDir, 'staging', 'calls'), config.calls.uploadMaxBytes))
     .use(trackRoutes(services.tokens, services.tracks))
     .use(webRoutes)
     .use(

@@ -234,8 +234,33 @@ describe('command-line tools', () => {
     const created = await run(['run', 'keys', '--', 'create', '--name', 'pi-1'], env)
     expect(created.code).toBe(0)
     expect(created.stdout).toMatch(/^awk_/)
+    const scoped = await run(
+      [
+        'run',
+        'keys',
+        '--',
+        'create',
+        '--name',
+        'tr-1',
+        '--systems',
+        '1,7',
+        '--talkgroups',
+        '100',
+        '--short-name',
+        'county',
+      ],
+      env,
+    )
+    expect(scoped.code).toBe(2)
+    expect(scoped.stderr).toContain('exactly one system')
+    const trunk = await run(
+      ['run', 'keys', '--', 'create', '--name', 'tr-1', '--systems', '7', '--short-name', 'county'],
+      env,
+    )
+    expect(trunk.code).toBe(0)
     const listed = await run(['run', 'keys', '--', 'list'], env)
     expect(listed.stdout).toContain('pi-1')
+    expect(listed.stdout).toMatch(/tr-1\s.*systems 7 all talkgroups openmhz county/)
     expect(listed.stdout).not.toContain(created.stdout)
     // Stop the server but keep its DATA_DIR: the CLI must open the embedded database itself.
     server.process.kill('SIGTERM')

@@ -1,17 +1,36 @@
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { type Config, loadConfig } from '../config.ts'
-import { ApiKeyService, type ApiKeySummary } from '../identity/api-keys.ts'
+import { ApiKeyService, type ApiKeySummary, type KeyScope } from '../identity/api-keys.ts'
 import { TokenService } from '../identity/tokens.ts'
 import { openDatabase } from '../platform/db/index.ts'
 
-const USAGE = `usage: bun run keys -- create --name <name> | list | revoke --name <name>  [--url http://host:port]`
+const USAGE = `usage: bun run keys -- create --name <name> [--systems 1,7] [--talkgroups 100,200] [--short-name <openmhz name>]
+                      | list | revoke --name <name>    [--url http://host:port]`
 
-type Command = { action: 'create' | 'revoke'; name: string } | { action: 'list' }
+type Command =
+  | { action: 'create'; name: string; scope: KeyScope }
+  | { action: 'revoke'; name: string }
+  | { action: 'list' }
+
+/** `1,7` → [1, 7]; undefined stays undefined (unscoped). */
+function idList(value: string | undefined, option: string): number[] | null {
+  if (value === undefined) return null
+  const ids = value.split(',').map((part) => part.trim())
+  if (!ids.every((id) => /^\d{1,10}$/.test(id)))
+    throw new Error(`--${option} takes ids separated by commas, e.g. 1,7`)
+  return ids.map(Number)
+}
 
 function parseCommand(): { command: Command; url: string | undefined } {
   const { values, positionals } = parseArgs({
-    options: { name: { type: 'string' }, url: { type: 'string' } },
+    options: {
+      name: { type: 'string' },
+      url: { type: 'string' },
+      systems: { type: 'string' },
+      talkgroups: { type: 'string' },
+      'short-name': { type: 'string' },
+    },
     allowPositionals: true,
     strict: true,
   })
@@ -19,7 +38,13 @@ function parseCommand(): { command: Command; url: string | undefined } {
   if (action === 'list') return { command: { action }, url: values.url }
   if (action === 'create' || action === 'revoke') {
     if (!values.name) throw new Error(`--name is required\n${USAGE}`)
-    return { command: { action, name: values.name }, url: values.url }
+    if (action === 'revoke') return { command: { action, name: values.name }, url: values.url }
+    const scope: KeyScope = {
+      systems: idList(values.systems, 'systems'),
+      talkgroups: idList(values.talkgroups, 'talkgroups'),
+      openmhzShortName: values['short-name'] ?? null,
+    }
+    return { command: { action, name: values.name, scope }, url: values.url }
   }
   throw new Error(USAGE)
 }
@@ -38,7 +63,12 @@ async function viaServer(config: Config, baseUrl: string, command: Command): Pro
       response = await fetch(endpoint, {
         ...init,
         method: 'POST',
-        body: JSON.stringify({ name: command.name }),
+        body: JSON.stringify({
+          name: command.name,
+          systems: command.scope.systems ?? undefined,
+          talkgroups: command.scope.talkgroups ?? undefined,
+          openmhzShortName: command.scope.openmhzShortName ?? undefined,
+        }),
       })
     else
       response = await fetch(`${endpoint}/${encodeURIComponent(command.name)}`, { ...init, method: 'DELETE' })
@@ -59,7 +89,7 @@ async function viaDatabase(config: Config, command: Command): Promise<unknown> {
   try {
     const keys = new ApiKeyService(database.db, [])
     if (command.action === 'list') return await keys.list()
-    if (command.action === 'create') return await keys.create(command.name)
+    if (command.action === 'create') return await keys.create(command.name, command.scope)
     return await keys.revoke(command.name)
   } finally {
     await database.close()
@@ -78,8 +108,13 @@ function print(command: Command, result: unknown): void {
     if (keys.length === 0) console.log('no keys')
     for (const k of keys) {
       const state = k.revokedAt ? `revoked ${k.revokedAt}` : 'active'
+      const scope = [
+        k.systems ? `systems ${k.systems.join(',')}` : 'all systems',
+        k.talkgroups ? `talkgroups ${k.talkgroups.join(',')}` : 'all talkgroups',
+        ...(k.openmhzShortName ? [`openmhz ${k.openmhzShortName}`] : []),
+      ].join(' ')
       console.log(
-        `${k.name}\t${k.prefix}…\t${state}\tcreated ${k.createdAt}\tlast used ${k.lastUsedAt ?? 'never'}`,
+        `${k.name}\t${k.prefix}…\t${state}\t${scope}\tcreated ${k.createdAt}\tlast used ${k.lastUsedAt ?? 'never'}`,
       )
     }
   }

@@ -3,7 +3,9 @@ import { AppError } from '../platform/errors.ts'
 import { log } from '../platform/log.ts'
 
 /** Radio paths keep their document's `{success:false,error}` shape; every other surface uses `{status:'error',message}`. */
-const RADIO_PATH = /^\/api\/v1\/(stream-audio|stream-listen|transmissions)/
+const RADIO_PATH = /^\/api\/v1\/(stream-audio|stream-listen|transmissions|systems|channels)/
+/** The scanner uploaders' APIs (rdio-scanner, OpenMHz) answer errors as plain text, as the originals do. */
+const UPLOADER_PATH = /^\/(api\/(call-upload|trunk-recorder-call-upload)|openmhz\/)/
 
 export function errorBody(
   path: string,
@@ -86,6 +88,12 @@ export function errorResponse(
   const mapped = mapError(error, elysiaCode)
   if (mapped.status >= 500) {
     log.error({ err: error, method, path }, 'unhandled error')
+  }
+  if (UPLOADER_PATH.test(path)) {
+    return new Response(mapped.message, {
+      status: mapped.status,
+      headers: { ...headers, 'content-type': 'text/plain; charset=utf-8', ...mapped.headers },
+    })
   }
   return new Response(JSON.stringify(errorBody(path, mapped.message, mapped.code, mapped.details)), {
     status: mapped.status,

@@ -1,5 +1,5 @@
 import { Elysia, t } from 'elysia'
-import type { ApiKeyService } from './api-keys.ts'
+import { type ApiKeyService, MAX_SCOPE_IDS } from './api-keys.ts'
 import { authPlugin } from './auth-plugin.ts'
 import type { TokenService } from './tokens.ts'
 
@@ -15,11 +15,23 @@ export function apiKeyRoutes(tokens: TokenService, keys: ApiKeyService) {
       '/',
       async ({ body, set }) => {
         set.status = 201
-        return { status: 'success', data: await keys.create(body.name) }
+        return {
+          status: 'success',
+          data: await keys.create(body.name, {
+            systems: body.systems ?? null,
+            talkgroups: body.talkgroups ?? null,
+            openmhzShortName: body.openmhzShortName ?? null,
+          }),
+        }
       },
       {
         admin: true,
-        body: t.Object({ name: t.String({ minLength: 1, maxLength: 64 }) }),
+        body: t.Object({
+          name: t.String({ minLength: 1, maxLength: 64 }),
+          systems: t.Optional(t.Array(t.Integer({ minimum: 0 }), { maxItems: MAX_SCOPE_IDS })),
+          talkgroups: t.Optional(t.Array(t.Integer({ minimum: 0 }), { maxItems: MAX_SCOPE_IDS })),
+          openmhzShortName: t.Optional(t.String({ minLength: 1, maxLength: 64 })),
+        }),
         detail: { summary: 'Create an ingest API key; the key is shown once', tags: ['admin'] },
       },
     )

@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 
-/** What one FFmpeg run needs to turn a live WebM stream on stdin into HLS MPEG-TS segments. */
+/** What one FFmpeg run needs to turn a live WebM stream on stdin into HLS MPEG-TS segments and fragmented MP4. */
 export interface HlsTranscodeOptions {
   /** Directory that receives `segment_N.ts`. */
   outputDir: string
@@ -10,6 +10,10 @@ export interface HlsTranscodeOptions {
   startNumber: number
   /** x264 preset, e.g. `veryfast`. */
   x264Preset: string
+  /** Output frame rate: MediaRecorder's variable rate becomes this constant one. */
+  frameRate: number
+  /** Length of each fMP4 fragment (an LL-HLS part) in seconds; a keyframe also starts one. */
+  fragmentSeconds: number
 }
 
 /** The file name FFmpeg gives segment `n`; the playlist and the HTTP route use the same. */
@@ -17,23 +21,49 @@ export function segmentFileName(n: number): string {
   return `segment_${n}.ts`
 }
 
+/** Escapes a tee slave's file name, parsed once by the tee muxer. */
+function teeFileName(value: string): string {
+  return value.replace(/[\\|[\]]/g, '\\$&')
+}
+
+/** Escapes a value in a tee slave's options (`key=value:…`): parsed as options, inside what tee parses. */
+function teeOption(value: string): string {
+  return teeFileName(value.replace(/[\\:]/g, '\\$&'))
+}
+
 /**
  * FFmpeg's arguments (without the binary) for one transcoding run: WebM (VP8/VP9 + Opus/Vorbis) on stdin to
- * H.264 + AAC MPEG-TS segments, a keyframe forced every `segmentSeconds` so each segment starts with one.
- * The segment muxer prints `segment_N.ts,start,end` on stdout as each segment is complete; the server
- * builds the playlist from those lines, so FFmpeg never writes `stream.m3u8` itself. `-progress` prints
- * `key=value` blocks on the same stdout about twice a second; their `out_time_us` tells a slow FFmpeg
+ * H.264 + AAC, encoded once (`-tune zerolatency`, constant frame rate, a keyframe forced every
+ * `segmentSeconds`) and muxed twice by the tee muxer: MPEG-TS segments `segment_N.ts` as before, and
+ * fragmented MP4 on stdout (ftyp + moov, then one moof + mdat every `fragmentSeconds` and at each keyframe)
+ * for the LL-HLS packager. `+global_header` puts SPS/PPS in the MP4 init segment; the MPEG-TS muxer
+ * repeats them before each keyframe itself. Status goes to stderr beside FFmpeg's warnings: the segment muxer prints
+ * `segment_N.ts,start,end` as each segment is complete (the server builds `stream.m3u8` from those lines),
+ * and `-progress` prints `key=value` blocks about twice a second whose `out_time_us` tells a slow FFmpeg
  * (still advancing) from a stuck one.
  */
 export function buildHlsArgs(options: HlsTranscodeOptions): string[] {
   const seconds = String(options.segmentSeconds)
+  const segments = [
+    'f=segment',
+    'segment_format=mpegts',
+    `segment_time=${seconds}`,
+    `segment_start_number=${options.startNumber}`,
+    `segment_list=${teeOption('pipe:2')}`,
+    'segment_list_type=csv',
+  ].join(':')
+  const fragments = [
+    'f=mp4',
+    'movflags=empty_moov+default_base_moof+frag_keyframe',
+    `frag_duration=${Math.round(options.fragmentSeconds * 1_000_000)}`,
+  ].join(':')
   return [
     '-hide_banner',
     '-nostdin',
     '-loglevel',
     'warning',
     '-progress',
-    'pipe:1',
+    'pipe:2',
     '-f',
     'webm',
     '-i',
@@ -50,6 +80,10 @@ export function buildHlsArgs(options: HlsTranscodeOptions): string[] {
     'zerolatency',
     '-pix_fmt',
     'yuv420p',
+    '-fps_mode',
+    'cfr',
+    '-r',
+    String(options.frameRate),
     '-force_key_frames',
     `expr:gte(t,n_forced*${seconds})`,
     '-sc_threshold',
@@ -62,19 +96,11 @@ export function buildHlsArgs(options: HlsTranscodeOptions): string[] {
     '48000',
     '-ac',
     '2',
+    '-flags',
+    '+global_header',
     '-f',
-    'segment',
-    '-segment_format',
-    'mpegts',
-    '-segment_time',
-    seconds,
-    '-segment_start_number',
-    String(options.startNumber),
-    '-segment_list',
-    'pipe:1',
-    '-segment_list_type',
-    'csv',
-    join(options.outputDir, 'segment_%d.ts'),
+    'tee',
+    `[${segments}]${teeFileName(join(options.outputDir, 'segment_%d.ts'))}|[${fragments}]pipe:1`,
   ]
 }
 
@@ -97,4 +123,9 @@ export function parseSegmentListLine(line: string): { number: number; duration: 
 export function parseProgressLine(line: string): number | undefined {
   const match = /^out_time_us=(\d+)$/.exec(line.trim())
   return match ? Number(match[1]) : undefined
+}
+
+/** True for any line of a `-progress` block (`key=value`, e.g. `frame=42`, `speed=1.01x`): status, not an error. */
+export function isProgressLine(line: string): boolean {
+  return /^[a-z][a-z0-9_]*=/.test(line.trim())
 }

@@ -5,19 +5,16 @@ import { livestreamMetrics } from './metrics.ts'
 import { LivestreamError } from './service.ts'
 
 const MINUTE = 60
-/**
- * stream-data chunks per second per connection: far above MediaRecorder's 100 ms timeslices (10/s), which CONTRACT
- * says are never limited, and far below a flood. Chunks are not control events; their bytes have their own budget.
- */
-export const MAX_CHUNKS_PER_SECOND = 50
 
 /** A socket over its address's livestream connection budget; the socket is closed after the error. */
 export class ConnectionRefusedError extends LivestreamError {}
 
 /**
- * The document's rate limits, each configurable: livestream connections per IP, events per connection and
- * stream-data bytes per stream on the WebSocket; general, stream and status requests per IP over HTTP.
- * WebSocket refusals become `stream-error` (CONNECTION_FAILED or MEDIA_ERROR) with `retryAfter`.
+ * The document's rate limits, each configurable: livestream connections per IP, control events per
+ * connection and stream-data bytes per stream on the WebSocket; general, stream and status requests per IP
+ * over HTTP. stream-data chunks are not control events: they have their own per-connection rate, which
+ * 100 ms MediaRecorder timeslices stay well inside (CONTRACT). WebSocket refusals become `stream-error`
+ * (CONNECTION_FAILED or MEDIA_ERROR) with `retryAfter`.
  */
 export class LivestreamLimits {
   readonly httpGeneral: RateLimiter
@@ -25,8 +22,8 @@ export class LivestreamLimits {
   readonly httpStatus: RateLimiter
   private readonly connections: RateLimiter
   private readonly events: RateLimiter
-  private readonly data: RateLimiter
   private readonly chunks: RateLimiter
+  private readonly data: RateLimiter
   /** Sockets already counted against their IP's connection budget (a socket counts on its first livestream event). */
   private readonly counted = new Set<string>()
 
@@ -34,44 +31,18 @@ export class LivestreamLimits {
     const rule = (name: string, points: number) => rateLimits.create({ name, points, windowSeconds: MINUTE })
     this.connections = rule('livestream-ws-connections', config.connectionsPerMinute)
     this.events = rule('livestream-ws-events', config.eventsPerMinute)
+    this.chunks = rule('livestream-ws-chunks', config.chunksPerMinute)
     this.data = rule('livestream-ws-data', config.dataBytesPerMinute)
-    this.chunks = rateLimits.create({
-      name: 'livestream-ws-chunks',
-      points: MAX_CHUNKS_PER_SECOND,
-      windowSeconds: 1,
-    })
     this.httpGeneral = rule('livestream-http-general', config.httpGeneralPerMinute)
     this.httpStream = rule('livestream-http-stream', config.httpStreamPerMinute)
     this.httpStatus = rule('livestream-http-status', config.httpStatusPerMinute)
   }
 
-  /** Counts one control event from `socket` (and, the first time, the socket itself against its IP). */
-  async event(socket: string, ip: string): Promise<void> {
-    await this.connection(socket, ip)
-    await refuse(
-      'events',
-      () => this.events.consume(socket),
-      'CONNECTION_FAILED',
-      (s) => {
-        return `Too many livestream events on this connection; retry in ${s} s`
-      },
-    )
-  }
-
-  /** Counts one stream-data chunk from `socket` (and, the first time, the socket itself against its IP). */
-  async chunk(socket: string, ip: string): Promise<void> {
-    await this.connection(socket, ip)
-    await refuse(
-      'chunks',
-      () => this.chunks.consume(socket),
-      'MEDIA_ERROR',
-      (s) =>
-        `More than ${MAX_CHUNKS_PER_SECOND} stream-data chunks per second; chunk dropped, retry in ${s} s`,
-    )
-  }
-
-  /** A socket counts against its IP's connection budget on its first livestream event. */
-  private async connection(socket: string, ip: string): Promise<void> {
+  /**
+   * Counts one livestream event from `socket` (and, the first time, the socket itself against its IP):
+   * `stream-data` (JSON or a binary frame) against the chunk rate, any other event against the event rate.
+   */
+  async event(socket: string, ip: string, name: string): Promise<void> {
     if (!this.counted.has(socket)) {
       this.counted.add(socket)
       try {
@@ -88,6 +59,23 @@ export class LivestreamLimits {
         throw new ConnectionRefusedError(err.code, err.message, err.headers)
       }
     }
+    if (name === 'stream-data') {
+      await refuse(
+        'chunks',
+        () => this.chunks.consume(socket),
+        'MEDIA_ERROR',
+        (s) => `Too many stream-data chunks on this connection; chunk dropped, retry in ${s} s`,
+      )
+      return
+    }
+    await refuse(
+      'events',
+      () => this.events.consume(socket),
+      'CONNECTION_FAILED',
+      (s) => {
+        return `Too many livestream events on this connection; retry in ${s} s`
+      },
+    )
   }
 
   /** Counts `bytes` of stream-data against the stream's per-minute budget. */

@@ -23,6 +23,12 @@ export const livestreamMetrics = {
     help: 'FFmpeg processes started after the first for a stream (exit, stall, overload or a new WebM header)',
     registers: [registry],
   }),
+  llRefused: new Counter({
+    name: 'airwave_livestream_ll_refused_total',
+    help: 'Blocking LL-HLS requests answered 503, by reason (timeout: the part did not come in 3 target durations; busy: too many waiting)',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  }),
   limited: new Counter({
     name: 'airwave_livestream_limited_total',
     help: 'Livestream events refused by a limit, by limit',

@@ -40,4 +40,10 @@ export const StopBody = t.Object({
   timestamp: t.Number(),
 })
 
-export const PlaylistQuery = t.Object({ session: t.Optional(t.String({ maxLength: 64 })) })
+/** `session` counts an HLS player; `_HLS_msn`/`_HLS_part` ask ll.m3u8 for a blocking reload (checked by the handler). */
+export const PlaylistQuery = t.Object({
+  session: t.Optional(t.String({ maxLength: 64 })),
+  _HLS_msn: t.Optional(t.String({ maxLength: 16 })),
+  _HLS_part: t.Optional(t.String({ maxLength: 16 })),
+  _HLS_skip: t.Optional(t.String({ maxLength: 16 })),
+})

@@ -8,12 +8,18 @@ import type { TokenService } from '../identity/tokens.ts'
 import { ForbiddenError, MethodNotAllowedError, NotFoundError } from '../platform/errors.ts'
 import type { RateLimiter } from '../platform/rate-limit.ts'
 import type { LivestreamLimits } from './limits.ts'
+import { LL_PLAYLIST_FILE, llNames } from './ll-playlist.ts'
 import { FileParams, PlaylistQuery, StartBody, StopBody, StreamParams } from './model.ts'
 import { type LivestreamService, PLAYLIST_FILE } from './service.ts'
 
 const SEGMENT_FILE = /^segment_(\d{1,9})\.ts$/
 const SESSION_ID = /^[A-Za-z0-9_-]{1,64}$/
 const CORS_ANY = { 'Access-Control-Allow-Origin': '*' }
+const PLAYLIST_HEADERS = {
+  'Content-Type': 'application/vnd.apple.mpegurl',
+  'Cache-Control': 'no-cache',
+  ...CORS_ANY,
+}
 
 interface Deps {
   service: LivestreamService
@@ -101,6 +107,7 @@ export function livestreamRoutes({ service, limits, tokens, publicUrl }: Deps) {
       '/livestream/:streamId/status',
       ({ params: { streamId } }) => {
         const summary = service.summary(streamId)
+        const lowLatency = service.ll.summary(streamId)
         const files = service.files(streamId)
         const manifestPath = join(service.streamDir(streamId), PLAYLIST_FILE)
         const manifestExists = files.includes(PLAYLIST_FILE)
@@ -131,6 +138,8 @@ export function livestreamRoutes({ service, limits, tokens, publicUrl }: Deps) {
               : {}),
             files,
             manifestContent: manifestExists ? readFileSync(manifestPath, 'utf8') : null,
+            // The low-latency playlist's parts, while the stream runs and a minute after it ends.
+            ...(lowLatency ? { lowLatency } : {}),
           },
           overall: {
             isActive: summary !== undefined,
@@ -166,6 +175,7 @@ export function livestreamRoutes({ service, limits, tokens, publicUrl }: Deps) {
           segmentFiles,
           segmentFilesCount: segmentFiles.length,
           allFiles,
+          lowLatency: service.ll.debug(streamId),
           timestamp: new Date().toISOString(),
         }
       },
@@ -234,17 +244,32 @@ export function livestreamRoutes({ service, limits, tokens, publicUrl }: Deps) {
         }
         await limits.httpStream.consume(clientIp(server, request))
         const dir = service.streamDir(streamId)
+        const countViewer = () => {
+          if (query.session && SESSION_ID.test(query.session)) {
+            service.get(streamId)?.send({ type: 'viewer.hls', session: query.session })
+          }
+        }
         if (file === PLAYLIST_FILE) {
           const playlist = Bun.file(join(dir, PLAYLIST_FILE))
           if (!(await playlist.exists()))
             throw new NotFoundError(`Stream ${streamId} not found`, 'STREAM_NOT_FOUND')
-          if (query.session && SESSION_ID.test(query.session)) {
-            service.get(streamId)?.send({ type: 'viewer.hls', session: query.session })
-          }
+          countViewer()
           return new Response(request.method === 'HEAD' ? null : await playlist.text(), {
+            headers: PLAYLIST_HEADERS,
+          })
+        }
+        if (file === LL_PLAYLIST_FILE) {
+          const text = await service.ll.playlist(streamId, query, request.signal)
+          countViewer()
+          return new Response(request.method === 'HEAD' ? null : text, { headers: PLAYLIST_HEADERS })
+        }
+        if (llNames.parse(file)) {
+          const bytes = await service.ll.resource(streamId, file, request.signal)
+          return new Response(request.method === 'HEAD' ? null : bytes, {
             headers: {
-              'Content-Type': 'application/vnd.apple.mpegurl',
-              'Cache-Control': 'no-cache',
+              'Content-Type': 'video/mp4',
+              'Content-Length': String(bytes.size),
+              'Cache-Control': 'public, max-age=3600, immutable',
               ...CORS_ANY,
             },
           })
@@ -267,7 +292,10 @@ export function livestreamRoutes({ service, limits, tokens, publicUrl }: Deps) {
       {
         params: FileParams,
         query: PlaylistQuery,
-        detail: { summary: 'HLS playlist and segments', tags: ['livestream'] },
+        detail: {
+          summary: 'HLS playlists (stream.m3u8; ll.m3u8 with blocking reload), segments, LL-HLS init, parts',
+          tags: ['livestream'],
+        },
       },
     )
 }

@@ -24,10 +24,11 @@ import { spawnFfmpeg } from '../platform/ffmpeg-process.ts'
 import { log } from '../platform/log.ts'
 import type { Dispatcher } from '../realtime/dispatcher.ts'
 import { buildHlsArgs, segmentFileName } from './hls-args.ts'
+import { LlStreams } from './ll-streams.ts'
 import { livestreamMetrics } from './metrics.ts'
 import { renderPlaylist } from './playlist.ts'
 import { type SpawnTranscoder, transcoderLogic } from './transcoder.ts'
-import { readInitSegment, startsWithEbmlHeader } from './webm.ts'
+import { MAX_INIT_SEGMENT_BYTES, mayStartEbmlHeader, readInitSegment, startsWithEbmlHeader } from './webm.ts'
 
 export const LIVESTREAM_KIND = 'livestream'
 export const PLAYLIST_FILE = 'stream.m3u8'
@@ -40,6 +41,21 @@ export const MAX_QUEUED_BYTES_PER_STREAM = 16 * 1024 * 1024
 export const HLS_SESSION_TTL_MS = 15_000
 export const MAX_VIEWERS_PER_STREAM = 10_000
 const END_TIMEOUT_MS = 3000
+/** MediaRecorder's variable frame rate becomes this constant one. */
+export const FRAME_RATE = 30
+/** Each fMP4 fragment, i.e. each LL-HLS part, is this long (a keyframe also starts one). */
+export const LL_FRAGMENT_SECONDS = 0.2
+/**
+ * PART-TARGET: FFmpeg closes a fragment before the first frame at or past its length, so a part is at most
+ * that length plus one frame (0.234 s).
+ */
+export const LL_PART_TARGET_SECONDS = Math.ceil((LL_FRAGMENT_SECONDS + 1 / FRAME_RATE) * 1000) / 1000
+/** Complete LL-HLS segments kept in memory per stream (12 s at 2 s segments). */
+export const LL_WINDOW_SEGMENTS = 6
+/** Blocking playlist and part requests that may wait at once per stream; more get 503. */
+export const LL_MAX_WAITERS_PER_STREAM = 1000
+/** An ended stream's LL playlist (with EXT-X-ENDLIST) is kept this long; stream.m3u8 stays for the retention. */
+const LL_ENDED_TTL_MS = 60_000
 
 /** The document's WebSocket error codes, sent as `stream-error {error, code, streamKey}`. */
 export type LivestreamErrorCode =
@@ -93,6 +109,10 @@ export class LivestreamService {
   readonly rootDir: string
   private readonly settings: LivestreamSettings
   private readonly cleanupTimers = new Map<string, ReturnType<typeof setTimeout>>()
+  /** Each stream's LL-HLS packager; fed by its FFmpeg's stdout, read by the LL-HLS routes. */
+  readonly ll: LlStreams
+  /** The start of a WebM header that arrived split across chunks, per stream, until the rest of it comes. */
+  private readonly pendingHeaders = new Map<string, Uint8Array>()
 
   constructor(
     private readonly config: Config,
@@ -110,19 +130,32 @@ export class LivestreamService {
       hlsSessionTtlMs: HLS_SESSION_TTL_MS,
       maxViewers: MAX_VIEWERS_PER_STREAM,
     }
+    this.ll = new LlStreams({
+      segmentSeconds: live.segmentSeconds,
+      partTarget: LL_PART_TARGET_SECONDS,
+      windowSegments: LL_WINDOW_SEGMENTS,
+      maxWaiters: LL_MAX_WAITERS_PER_STREAM,
+      endedTtlMs: LL_ENDED_TTL_MS,
+    })
     const spawnTranscoder: SpawnTranscoder =
       spawn ??
-      ((input, onLine) =>
-        spawnFfmpeg(
+      ((input, onStatusLine) => {
+        // The run's fMP4 goes to the stream's packager; bytes of a replaced run are ignored there.
+        const packager = this.ll.get(input.streamKey)
+        packager?.beginRun(input.run, Date.now())
+        return spawnFfmpeg(
           config.ffmpegPath,
           buildHlsArgs({
             outputDir: this.streamDir(input.streamKey),
             segmentSeconds: live.segmentSeconds,
             startNumber: input.startNumber,
             x264Preset: live.x264Preset,
+            frameRate: FRAME_RATE,
+            fragmentSeconds: LL_FRAGMENT_SECONDS,
           }),
-          onLine,
-        ))
+          { onStderrLine: onStatusLine, onOutput: (bytes) => packager?.push(input.run, bytes) },
+        )
+      })
     registry.define(
       LIVESTREAM_KIND,
       livestreamMachine.provide({
@@ -181,6 +214,7 @@ export class LivestreamService {
     this.cleanupTimers.delete(streamKey)
     rmSync(dir, { recursive: true, force: true })
     mkdirSync(dir, { recursive: true })
+    this.ll.open(streamKey)
     const actor = this.registry.getOrSpawn<typeof livestreamMachine>(LIVESTREAM_KIND, streamKey, {
       streamKey,
       ownerId: userId,
@@ -208,13 +242,26 @@ export class LivestreamService {
 
   /**
    * Feeds a chunk of WebM from the broadcaster. A chunk that starts with the EBML magic begins a new WebM
-   * stream and must carry the whole header (EBML + Tracks), which is kept for FFmpeg restarts.
+   * stream; its header (EBML + Tracks), kept for FFmpeg restarts, may arrive split across chunks (at most
+   * MAX_INIT_SEGMENT_BYTES are held for it), and nothing is forwarded until it is whole.
    */
-  pushMedia(actor: LivestreamActor, bytes: Uint8Array): void {
-    if (bytes.byteLength === 0) throw new LivestreamError('MEDIA_ERROR', 'Empty stream-data chunk')
+  pushMedia(actor: LivestreamActor, chunk: Uint8Array): void {
+    if (chunk.byteLength === 0) throw new LivestreamError('MEDIA_ERROR', 'Empty stream-data chunk')
+    const { streamKey } = actor.getSnapshot().context
+    const pending = this.pendingHeaders.get(streamKey)
+    this.pendingHeaders.delete(streamKey)
+    const bytes = pending ? Buffer.concat([pending, chunk]) : chunk
     let init: MediaBytes | null = null
+    if (mayStartEbmlHeader(bytes)) {
+      this.pendingHeaders.set(streamKey, bytes)
+      return
+    }
     if (startsWithEbmlHeader(bytes)) {
       const header = readInitSegment(bytes)
+      if (!header.ok && header.incomplete && bytes.byteLength <= MAX_INIT_SEGMENT_BYTES) {
+        this.pendingHeaders.set(streamKey, bytes)
+        return
+      }
       if (!header.ok) throw new LivestreamError('MEDIA_ERROR', `Invalid WebM: ${header.reason}`)
       init = new MediaBytes(header.init)
     }
@@ -282,6 +329,8 @@ export class LivestreamService {
     })
     actor.subscribe({
       complete: () => {
+        this.ll.close(streamKey)
+        this.pendingHeaders.delete(streamKey)
         const snapshot = actor.getSnapshot()
         log.info(
           { streamKey, state: snapshot.value, reason: snapshot.context.endReason },

@@ -56,13 +56,11 @@ export function registerLivestreamSocket(
   ) => {
     const schema: TSchema = SocketPayloads[event]
     const check = TypeCompiler.Compile(schema)
-    // Chunks are media, not control events: they have their own rate and byte budget (CONTRACT, Livestream).
-    const count = event === 'stream-data' ? limits.chunk.bind(limits) : limits.event.bind(limits)
     dispatcher.on(event, t.Unknown(), { auth: 'optional' }, async (connection, raw) => {
       const payload = (raw ?? {}) as Record<string, unknown>
       const given = typeof payload.streamKey === 'string' ? payload.streamKey : connection.query.streamKey
       try {
-        await count(connection.id, connection.remoteAddress)
+        await limits.event(connection.id, connection.remoteAddress, event)
         if (!check.Check(payload)) {
           const first = check.Errors(payload).First()
           const field = first?.path.split('/')[1] ?? ''
@@ -161,7 +159,7 @@ export function registerLivestreamSocket(
     const actor = service.broadcastBy(connection.id)
     const streamKey = actor?.getSnapshot().context.streamKey
     try {
-      await limits.chunk(connection.id, connection.remoteAddress)
+      await limits.event(connection.id, connection.remoteAddress, 'stream-data')
       if (!actor)
         throw new LivestreamError('STREAM_NOT_FOUND', 'This connection is not broadcasting a stream')
       await media(connection, actor, bytes)

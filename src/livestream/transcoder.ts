@@ -6,15 +6,21 @@ import type {
   TranscoderInput,
 } from '../../actors/livestream.machine.ts'
 import type { FfmpegProcess } from '../platform/ffmpeg-process.ts'
-import { parseProgressLine, parseSegmentListLine } from './hls-args.ts'
+import { isProgressLine, parseProgressLine, parseSegmentListLine } from './hls-args.ts'
 
-/** Starts FFmpeg for one run; the argument: the run's input, and where its stdout lines go. */
-export type SpawnTranscoder = (input: TranscoderInput, onStdoutLine: (line: string) => void) => FfmpegProcess
+/**
+ * Starts FFmpeg for one run; the arguments: the run's input, and where its stderr lines go (the callback
+ * answers true for a status line: segment list or `-progress`, not an error message).
+ */
+export type SpawnTranscoder = (
+  input: TranscoderInput,
+  onStatusLine: (line: string) => boolean,
+) => FfmpegProcess
 
 /**
  * The FFmpeg child of a livestream, as an XState callback actor. Chunks queue in order and are written one
  * at a time, each waiting for the pipe (back-pressure); past `maxQueuedBytes` FFmpeg is reported
- * overloaded and the chunk is dropped instead of growing memory. Segment-list lines become
+ * overloaded and the chunk is dropped instead of growing memory. Segment-list lines (on stderr) become
  * `ffmpeg.segment`, an output time that moved on becomes `ffmpeg.progress` (a repeated one is dropped), the
  * exit becomes `ffmpeg.exited`, and stopping the actor kills FFmpeg.
  */
@@ -24,14 +30,17 @@ export function transcoderLogic(spawn: SpawnTranscoder, maxQueuedBytes: number) 
     let stopped = false
     let outTimeUs = -1
     const proc = spawn(input, (line) => {
-      if (stopped) return
       const segment = parseSegmentListLine(line)
-      if (segment) return sendBack({ type: 'ffmpeg.segment', run, ...segment })
+      if (segment) {
+        if (!stopped) sendBack({ type: 'ffmpeg.segment', run, ...segment })
+        return true
+      }
       const progress = parseProgressLine(line)
-      if (progress !== undefined && progress > outTimeUs) {
+      if (progress !== undefined && progress > outTimeUs && !stopped) {
         outTimeUs = progress
         sendBack({ type: 'ffmpeg.progress', run, outTimeUs })
       }
+      return isProgressLine(line)
     })
     void proc.exited.then((code) => {
       if (!stopped) sendBack({ type: 'ffmpeg.exited', run, code, detail: proc.stderrTail() })

@@ -47,48 +47,79 @@ export function readElementSize(bytes: Uint8Array, offset: number): EbmlVarint |
   return { value, length, unknown: allOnes }
 }
 
+const EBML_MAGIC = [0x1a, 0x45, 0xdf, 0xa3]
+
 /** True when `bytes` begins with the EBML magic, i.e. the chunk starts a new WebM stream. */
 export function startsWithEbmlHeader(bytes: Uint8Array): boolean {
   return bytes[0] === 0x1a && bytes[1] === 0x45 && bytes[2] === 0xdf && bytes[3] === 0xa3
 }
 
-export type InitSegmentResult = { ok: true; init: Uint8Array } | { ok: false; reason: string }
+/** True when `bytes` is shorter than the EBML magic and could be its start: whether it is, the next chunk tells. */
+export function mayStartEbmlHeader(bytes: Uint8Array): boolean {
+  return bytes.length < 4 && bytes.every((b, i) => b === EBML_MAGIC[i])
+}
+
+/**
+ * `incomplete` failures may still become a header when more bytes arrive: MediaRecorder with short
+ * timeslices can split the header across chunks (Chromium's first 100 ms chunk is sometimes one byte).
+ */
+export type InitSegmentResult =
+  | { ok: true; init: Uint8Array }
+  | { ok: false; reason: string; incomplete: boolean }
+
+/** True when the varint at `offset` runs past the end of `bytes`, so more bytes may complete it. */
+function runsPastEnd(bytes: Uint8Array, offset: number): boolean {
+  const first = bytes[offset]
+  if (first === undefined) return true
+  return first !== 0 && offset + Math.clz32(first) - 23 > bytes.length
+}
 
 /**
  * Finds the initialization segment at the start of a WebM chunk. The chunk must start with the EBML header
  * (DocType `webm` or `matroska`), then a Segment whose children up to the first Cluster include Tracks.
  */
 export function readInitSegment(chunk: Uint8Array): InitSegmentResult {
-  const fail = (reason: string): InitSegmentResult => ({ ok: false, reason })
+  const fail = (reason: string, incomplete = false): InitSegmentResult => ({ ok: false, reason, incomplete })
   if (!startsWithEbmlHeader(chunk)) return fail('the first chunk must start with a WebM (EBML) header')
   const headerSize = readElementSize(chunk, 4)
-  if (!headerSize || headerSize.unknown) return fail('the EBML header is truncated')
+  if (!headerSize || headerSize.unknown) return fail('the EBML header is truncated', runsPastEnd(chunk, 4))
   const headerEnd = 4 + headerSize.length + headerSize.value
-  if (headerEnd > chunk.length) return fail('the EBML header is truncated')
+  if (headerEnd > chunk.length) return fail('the EBML header is truncated', true)
   const docType = readDocType(chunk, 4 + headerSize.length, headerEnd)
   if (docType !== 'webm' && docType !== 'matroska') {
     return fail(`the EBML DocType is ${docType === undefined ? 'missing' : `"${docType}"`}, expected webm`)
   }
   const segmentId = readElementId(chunk, headerEnd)
-  if (segmentId?.value !== SEGMENT_ID) return fail('no Segment follows the EBML header')
+  if (segmentId?.value !== SEGMENT_ID) {
+    return fail('no Segment follows the EBML header', !segmentId && runsPastEnd(chunk, headerEnd))
+  }
   const segmentSize = readElementSize(chunk, headerEnd + segmentId.length)
-  if (!segmentSize) return fail('the Segment header is truncated')
+  if (!segmentSize)
+    return fail('the Segment header is truncated', runsPastEnd(chunk, headerEnd + segmentId.length))
 
   let offset = headerEnd + segmentId.length + segmentSize.length
   let sawTracks = false
+  let sawCluster = false
   while (offset < chunk.length) {
     if (offset > MAX_INIT_SEGMENT_BYTES)
       return fail(`the WebM header is over ${MAX_INIT_SEGMENT_BYTES} bytes`)
     const id = readElementId(chunk, offset)
     const size = id && readElementSize(chunk, offset + id.length)
-    if (!id || !size) return fail('a WebM header element is truncated')
-    if (id.value === CLUSTER_ID) break
+    if (!id || !size) {
+      const cut = id ? runsPastEnd(chunk, offset + id.length) : runsPastEnd(chunk, offset)
+      return fail('a WebM header element is truncated', cut)
+    }
+    if (id.value === CLUSTER_ID) {
+      sawCluster = true
+      break
+    }
     if (size.unknown) return fail('a WebM header element has an unknown size')
     if (id.value === TRACKS_ID) sawTracks = true
     offset += id.length + size.length + size.value
   }
-  if (offset > chunk.length) return fail('the WebM header is cut off: send Tracks whole in the first chunk')
-  if (!sawTracks) return fail('the first chunk has no Tracks element')
+  if (offset > chunk.length)
+    return fail('the WebM header is cut off: send Tracks whole in the first chunk', true)
+  if (!sawTracks) return fail('the first chunk has no Tracks element', !sawCluster)
   return { ok: true, init: chunk.slice(0, offset) }
 }
 

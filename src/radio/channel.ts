@@ -1,8 +1,4 @@
-import type {
-  ChunkDelivery,
-  TransmissionEnded,
-  TransmissionStarted,
-} from '../../actors/transmission.machine.ts'
+import type { OpusChunk } from '../../actors/transmission.machine.ts'
 import { encodeSseEvent, type SseStream } from '../http/sse.ts'
 import { ChunkRing } from '../platform/native.ts'
 import { radioMetrics } from './metrics.ts'
@@ -18,30 +14,54 @@ export interface ChannelLimits {
   listenTimeoutMs: number
 }
 
+/** What a channel carries: one DMR slot, or one scanner system's calls (each tagged with its talkgroup). */
+export type ChannelScope = { slot: number } | { system: number }
+
+/** Which talkgroups a listener hears; null: all of the channel. */
+export type TalkgroupFilter = ReadonlySet<number> | null
+
 interface CurrentTransmission {
-  started: TransmissionStarted
+  transmissionId: string
+  startData: Record<string, unknown>
+  talkgroup: number | undefined
   /** Event id its transmission_start was sent with. */
   eventId: number
 }
 
+interface Listener {
+  timer: ReturnType<typeof setTimeout> | undefined
+  talkgroups: TalkgroupFilter
+}
+
+interface PendingFrame {
+  frame: Uint8Array
+  /** The talkgroup the event belongs to; undefined for channel-wide events (keepalive). */
+  talkgroup: number | undefined
+}
+
 /**
- * One slot's live event stream: every slot event is encoded once, kept in the native ring under its event id,
- * and the same bytes are queued to every listener (O(listeners) per event, no polling). A listener that
- * reconnects with Last-Event-ID gets what the ring still holds after it.
+ * One slot's or system's live event stream: every event is encoded once, kept in the native ring under its event
+ * id, and the same bytes are queued to every listener (O(listeners) per event, no polling). A listener may hear
+ * only some talkgroups; a listener that reconnects with Last-Event-ID gets what the ring still holds after it
+ * (of its talkgroups).
  */
-export class SlotChannel {
+export class RadioChannel {
   private readonly ring: ChunkRing
-  /** Open listeners and their timeout timers. */
-  private readonly listeners = new Map<SseStream, ReturnType<typeof setTimeout> | undefined>()
+  /** The talkgroup of each event the ring holds, by event id (for filtered replay). */
+  private readonly talkgroupOf = new Map<number, number>()
+  private readonly listeners = new Map<SseStream, Listener>()
   private current: CurrentTransmission | null = null
   private keepalive: ReturnType<typeof setInterval> | undefined
   /** Frames published since the last fan-out; see `fanOut`. */
-  private pending: Uint8Array[] = []
+  private pending: PendingFrame[] = []
+  /** Metric label: `1`, `2` for slots, `system:7` for a system. */
+  private readonly metricLabel: string
 
   constructor(
-    readonly slot: number,
+    readonly scope: ChannelScope,
     private readonly limits: ChannelLimits,
   ) {
+    this.metricLabel = 'slot' in scope ? String(scope.slot) : `system:${scope.system}`
     // Ids start from the clock so a browser resuming after a server restart is never "ahead" of the new ring.
     this.ring = new ChunkRing({
       capacity: limits.ringEvents,
@@ -64,34 +84,45 @@ export class SlotChannel {
     return { oldest: this.ring.oldestSequence, newest: this.ring.newestSequence, count: this.ring.length }
   }
 
-  transmissionStarted(started: TransmissionStarted): void {
-    const eventId = this.publish('transmission_start', startData(started))
-    this.current = { started, eventId }
+  /**
+   * `startData` is the `transmission_start` event's data. `talkgroup` tags a system's events for listeners that hear
+   * only some talkgroups; a slot's events go to every listener.
+   */
+  transmissionStarted(transmissionId: string, startData: Record<string, unknown>, talkgroup?: number): void {
+    const eventId = this.publish('transmission_start', startData, talkgroup)
+    this.current = { transmissionId, startData, talkgroup, eventId }
   }
 
-  chunkDelivered(delivery: ChunkDelivery): void {
-    const { chunk } = delivery
-    this.publish('audio_chunk', {
-      sequence: delivery.sequence,
-      chunk: Buffer.from(chunk.data.buffer, chunk.data.byteOffset, chunk.data.byteLength).toString('base64'),
-      size: chunk.size,
-      transmission_id: delivery.transmissionId,
-      format: chunk.format,
-      duration_ms: (chunk.durationSamples / 48_000) * 1000,
-    })
-    radioMetrics.chunksBroadcast.inc({ slot: String(this.slot) })
+  chunkDelivered(transmissionId: string, sequence: number, chunk: OpusChunk, talkgroup?: number): void {
+    this.publish(
+      'audio_chunk',
+      {
+        sequence,
+        chunk: Buffer.from(chunk.data.buffer, chunk.data.byteOffset, chunk.data.byteLength).toString(
+          'base64',
+        ),
+        size: chunk.size,
+        transmission_id: transmissionId,
+        format: chunk.format,
+        duration_ms: (chunk.durationSamples / 48_000) * 1000,
+      },
+      talkgroup,
+    )
+    radioMetrics.chunksBroadcast.inc({ slot: this.metricLabel })
   }
 
-  transmissionEnded(ended: TransmissionEnded): void {
-    this.publish('transmission_end', { transmission_id: ended.transmissionId })
-    if (this.current?.started.transmissionId === ended.transmissionId) this.current = null
+  transmissionEnded(transmissionId: string, talkgroup?: number): void {
+    this.publish('transmission_end', { transmission_id: transmissionId }, talkgroup)
+    if (this.current?.transmissionId === transmissionId) this.current = null
   }
 
   /**
-   * Starts sending this slot's events to `stream`: `connected`, then either the replay after `lastEventId`
-   * or, for a new listener joining mid-transmission, that transmission's `transmission_start`.
+   * Starts sending this channel's events (of `talkgroups`, or all) to `stream`: `connected`, then either the replay
+   * after `lastEventId` or, for a new listener joining mid-transmission, that transmission's `transmission_start`.
    */
-  attach(stream: SseStream, lastEventId: number | undefined): void {
+  attach(stream: SseStream, lastEventId: number | undefined, talkgroups: TalkgroupFilter = null): void {
+    const hears = (talkgroup: number | undefined) =>
+      talkgroups === null || talkgroup === undefined || talkgroups.has(talkgroup)
     // Pending frames are already in the ring: send them to the others first so nobody gets one twice.
     this.flushPending()
     const id = this.lastEventId
@@ -101,36 +132,38 @@ export class SlotChannel {
         // On a resume, `connected` must not move the browser's resume point past the replay that follows.
         id: String(resuming ? lastEventId : id),
         event: 'connected',
-        data: { slot: this.slot, message: `Connected to slot ${this.slot}` },
+        data: this.connectedData(talkgroups),
       }),
     )
+    const current = this.current && hears(this.current.talkgroup) ? this.current : null
     if (resuming) {
       const held = this.ring.readAfter(lastEventId)
       const oldestHeld = held[0]?.sequence ?? id + 1
       // The transmission began after the listener left, but its start has already left the ring.
-      if (this.current && this.current.eventId > lastEventId && this.current.eventId < oldestHeld) {
-        stream.sendRaw(this.startFrame(this.current.eventId))
+      if (current && current.eventId > lastEventId && current.eventId < oldestHeld) {
+        stream.sendRaw(startFrame(current, current.eventId))
       }
-      for (const entry of held) stream.sendRaw(entry.data)
-    } else if (this.current) {
-      stream.sendRaw(this.startFrame(id))
+      for (const entry of held) if (hears(this.talkgroupOf.get(entry.sequence))) stream.sendRaw(entry.data)
+    } else if (current) {
+      stream.sendRaw(startFrame(current, id))
     }
     if (!stream.isOpen) return
     const timer =
       this.limits.listenTimeoutMs > 0
         ? setTimeout(() => this.timeOut(stream), this.limits.listenTimeoutMs)
         : undefined
-    this.listeners.set(stream, timer)
-    radioMetrics.listeners.set({ slot: String(this.slot) }, this.listeners.size)
+    this.listeners.set(stream, { timer, talkgroups })
+    radioMetrics.listeners.set({ slot: this.metricLabel }, this.listeners.size)
     if (!this.keepalive) this.keepalive = setInterval(() => this.sendKeepalive(), this.limits.keepaliveMs)
   }
 
   /** Forgets a listener whose stream ended (any reason). */
   detach(stream: SseStream): void {
-    if (!this.listeners.has(stream)) return
-    clearTimeout(this.listeners.get(stream))
+    const listener = this.listeners.get(stream)
+    if (!listener) return
+    clearTimeout(listener.timer)
     this.listeners.delete(stream)
-    radioMetrics.listeners.set({ slot: String(this.slot) }, this.listeners.size)
+    radioMetrics.listeners.set({ slot: this.metricLabel }, this.listeners.size)
     if (this.listeners.size === 0) {
       clearInterval(this.keepalive)
       this.keepalive = undefined
@@ -142,16 +175,39 @@ export class SlotChannel {
     this.flushPending()
     clearInterval(this.keepalive)
     this.keepalive = undefined
-    for (const timer of this.listeners.values()) clearTimeout(timer)
+    for (const listener of this.listeners.values()) clearTimeout(listener.timer)
   }
 
-  /** Encodes the event once, keeps it in the ring and queues the same bytes to every listener. */
-  private publish(event: string, data: Record<string, unknown>): number {
+  private connectedData(talkgroups: TalkgroupFilter): Record<string, unknown> {
+    if ('slot' in this.scope)
+      return { slot: this.scope.slot, message: `Connected to slot ${this.scope.slot}` }
+    const heard = talkgroups === null ? null : [...talkgroups]
+    return {
+      system: this.scope.system,
+      talkgroups: heard,
+      message: `Connected to system ${this.scope.system}${heard ? ` talkgroups ${heard.join(',')}` : ''}`,
+    }
+  }
+
+  /** Encodes the event once, keeps it in the ring and queues the same bytes to every listener that hears it. */
+  private publish(event: string, data: Record<string, unknown>, talkgroup: number | undefined): number {
     const id = this.ring.nextSequence
     const frame = encodeSseEvent({ id: String(id), event, data })
     this.ring.push(frame, Date.now())
-    this.fanOut(frame)
+    if (talkgroup !== undefined) this.rememberTalkgroup(id, talkgroup)
+    this.fanOut({ frame, talkgroup })
     return id
+  }
+
+  /** A tagged event's talkgroup is kept while the ring holds the event, for filtered replay. */
+  private rememberTalkgroup(id: number, talkgroup: number): void {
+    this.talkgroupOf.set(id, talkgroup)
+    const oldest = this.ring.oldestSequence
+    if (oldest === null) return
+    for (const held of this.talkgroupOf.keys()) {
+      if (held >= oldest) break
+      this.talkgroupOf.delete(held)
+    }
   }
 
   /**
@@ -159,8 +215,8 @@ export class SlotChannel {
    * (many ingest requests are handled per turn under load) go out as one write per listener instead of one each:
    * the per-write cost of a stream dominates fan-out, and the delay is well under a millisecond.
    */
-  private fanOut(frame: Uint8Array): void {
-    this.pending.push(frame)
+  private fanOut(pending: PendingFrame): void {
+    this.pending.push(pending)
     if (this.pending.length === 1) setImmediate(this.flushPending)
   }
 
@@ -168,28 +224,35 @@ export class SlotChannel {
     const frames = this.pending
     if (frames.length === 0) return
     this.pending = []
-    const bytes = frames.length === 1 ? (frames[0] as Uint8Array) : Buffer.concat(frames)
+    const all = concat(frames.map((p) => p.frame))
+    // Listeners with the same filter share one buffer: one concatenation per distinct filter, not per listener.
+    const byFilter = new Map<TalkgroupFilter, Uint8Array>()
     // A listener too far behind is cut off inside sendRaw; its onClose detaches it.
-    for (const stream of this.listeners.keys()) stream.sendRaw(bytes)
-  }
-
-  private startFrame(id: number): Uint8Array {
-    if (!this.current) throw new Error('no transmission in progress')
-    return encodeSseEvent({
-      id: String(id),
-      event: 'transmission_start',
-      data: startData(this.current.started),
-    })
+    for (const [stream, { talkgroups }] of this.listeners) {
+      if (talkgroups === null) {
+        stream.sendRaw(all)
+        continue
+      }
+      let bytes = byFilter.get(talkgroups)
+      if (!bytes) {
+        bytes = concat(
+          frames.filter((p) => p.talkgroup === undefined || talkgroups.has(p.talkgroup)).map((p) => p.frame),
+        )
+        byFilter.set(talkgroups, bytes)
+      }
+      if (bytes.byteLength > 0) stream.sendRaw(bytes)
+    }
   }
 
   private sendKeepalive(): void {
-    this.fanOut(
-      encodeSseEvent({
+    this.fanOut({
+      frame: encodeSseEvent({
         id: String(this.lastEventId),
         event: 'keepalive',
         data: { timestamp: Math.floor(Date.now() / 1000) },
       }),
-    )
+      talkgroup: undefined,
+    })
   }
 
   private timeOut(stream: SseStream): void {
@@ -205,12 +268,10 @@ export class SlotChannel {
   }
 }
 
-function startData(started: TransmissionStarted): Record<string, unknown> {
-  return {
-    transmission_id: started.transmissionId,
-    slot: started.slot,
-    radio_id: started.radioId,
-    talkgroup_id: started.talkgroupId,
-    timestamp: started.timestamp,
-  }
+function startFrame(current: CurrentTransmission, id: number): Uint8Array {
+  return encodeSseEvent({ id: String(id), event: 'transmission_start', data: current.startData })
+}
+
+function concat(frames: Uint8Array[]): Uint8Array {
+  return frames.length === 1 ? (frames[0] as Uint8Array) : Buffer.concat(frames)
 }

@@ -1,4 +1,4 @@
-import { and, desc, eq, gte, lte, type SQL } from 'drizzle-orm'
+import { and, desc, eq, gte, ilike, inArray, lt, lte, or, type SQL, sql } from 'drizzle-orm'
 import type { TransmissionEnded } from '../../actors/transmission.machine.ts'
 import type { Db } from '../platform/db/index.ts'
 import { log } from '../platform/log.ts'
@@ -9,6 +9,22 @@ import type { HistoryFilters } from './model.ts'
 import { radioTransmissions } from './schema.ts'
 
 export type TransmissionRow = typeof radioTransmissions.$inferSelect
+
+/** `GET /api/v1/systems`: a system and the talkgroups heard on it. */
+export interface SystemSummary {
+  system: number
+  label: string | null
+  talkgroups: Array<{
+    talkgroup: number
+    label: string | null
+    tag: string | null
+    group: string | null
+    last_call_at: string
+  }>
+}
+
+/** Talkgroups `GET /api/v1/systems` lists at most. */
+export const MAX_LISTED_TALKGROUPS = 10_000
 
 export interface HistoryLimits {
   /** Ended transmissions kept waiting while the database or storage is down; the oldest go first past it. */
@@ -116,13 +132,104 @@ export class TransmissionHistory {
       log.error({ pending: this.queue.length }, 'transmissions not saved at shutdown')
   }
 
+  /**
+   * Writes a scanner call's recording and row now (not through the queue): the uploader is answered only once the
+   * call is stored, so a failure here is its cue to retry and nothing is lost.
+   */
+  async storeCall(row: typeof radioTransmissions.$inferInsert, recording: Uint8Array): Promise<void> {
+    await this.write({ row, recording, stored: false })
+  }
+
+  /** Ids of calls on `system`/`talkgroup` that started within `windowMs` of `startedAt` (duplicate uploads). */
+  async callsNear(system: number, talkgroup: number, startedAt: number, windowMs: number): Promise<string[]> {
+    const rows = await this.db
+      .select({ id: radioTransmissions.transmissionId })
+      .from(radioTransmissions)
+      .where(
+        and(
+          eq(radioTransmissions.systemId, system),
+          eq(radioTransmissions.talkgroupId, talkgroup),
+          gte(radioTransmissions.startedAt, new Date(startedAt - windowMs)),
+          lte(radioTransmissions.startedAt, new Date(startedAt + windowMs)),
+        ),
+      )
+    return rows.map((r) => r.id)
+  }
+
+  /** Systems and talkgroups heard so far, with their newest labels (`GET /api/v1/systems`). */
+  async systems(): Promise<SystemSummary[]> {
+    const rows = await this.db
+      .selectDistinctOn([radioTransmissions.systemId, radioTransmissions.talkgroupId], {
+        system: radioTransmissions.systemId,
+        systemLabel: radioTransmissions.systemLabel,
+        talkgroup: radioTransmissions.talkgroupId,
+        label: radioTransmissions.talkgroupLabel,
+        tag: radioTransmissions.talkgroupTag,
+        group: radioTransmissions.talkgroupGroup,
+        lastCallAt: radioTransmissions.startedAt,
+      })
+      .from(radioTransmissions)
+      .where(sql`${radioTransmissions.systemId} is not null`)
+      .orderBy(
+        radioTransmissions.systemId,
+        radioTransmissions.talkgroupId,
+        desc(radioTransmissions.startedAt),
+      )
+      .limit(MAX_LISTED_TALKGROUPS)
+    const systems = new Map<number, SystemSummary>()
+    for (const row of rows) {
+      if (row.system === null) continue
+      let system = systems.get(row.system)
+      if (!system) {
+        system = { system: row.system, label: row.systemLabel, talkgroups: [] }
+        systems.set(row.system, system)
+      }
+      system.label ??= row.systemLabel
+      system.talkgroups.push({
+        talkgroup: row.talkgroup,
+        label: row.label,
+        tag: row.tag,
+        group: row.group,
+        last_call_at: row.lastCallAt.toISOString(),
+      })
+    }
+    return [...systems.values()]
+  }
+
   async list(filters: HistoryFilters): Promise<TransmissionRow[]> {
-    const where: SQL[] = []
+    const where: (SQL | undefined)[] = []
     if (filters.slot !== undefined) where.push(eq(radioTransmissions.slot, filters.slot))
     if (filters.radioId !== undefined) where.push(eq(radioTransmissions.radioId, filters.radioId))
-    if (filters.talkgroupId !== undefined) where.push(eq(radioTransmissions.talkgroupId, filters.talkgroupId))
+    if (filters.talkgroupIds !== undefined)
+      where.push(inArray(radioTransmissions.talkgroupId, filters.talkgroupIds))
+    if (filters.system !== undefined) where.push(eq(radioTransmissions.systemId, filters.system))
+    if (filters.emergency !== undefined) where.push(eq(radioTransmissions.emergency, filters.emergency))
+    if (filters.source !== undefined)
+      where.push(sql`${radioTransmissions.sources} @> ${JSON.stringify([{ src: filters.source }])}::jsonb`)
+    if (filters.q !== undefined) {
+      const pattern = `%${filters.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
+      where.push(
+        or(
+          ilike(radioTransmissions.systemLabel, pattern),
+          ilike(radioTransmissions.talkgroupLabel, pattern),
+          ilike(radioTransmissions.talkgroupTag, pattern),
+          ilike(radioTransmissions.talkgroupGroup, pattern),
+          sql`${radioTransmissions.sources}::text ilike ${pattern}`,
+        ),
+      )
+    }
     if (filters.from) where.push(gte(radioTransmissions.startedAt, filters.from))
     if (filters.to) where.push(lte(radioTransmissions.startedAt, filters.to))
+    if (filters.before) {
+      // Newest first, so the next page is what sorts after the last row: older, or as old with a smaller id.
+      const at = new Date(filters.before.startedAt)
+      where.push(
+        or(
+          lt(radioTransmissions.startedAt, at),
+          and(eq(radioTransmissions.startedAt, at), lt(radioTransmissions.transmissionId, filters.before.id)),
+        ),
+      )
+    }
     return this.db
       .select()
       .from(radioTransmissions)

@@ -12,7 +12,7 @@ export const MAX_INGEST_BODY_BYTES = 256 * 1024
 export const MAX_CHUNK_BYTES = 64 * 1024
 export const SLOTS = [1, 2] as const
 /** DMR radio and talkgroup ids are 24-bit; anything up to 2^32 - 1 is accepted. */
-const MAX_ID = 0xffff_ffff
+export const MAX_ID = 0xffff_ffff
 export const DEFAULT_HISTORY_LIMIT = 50
 export const MAX_HISTORY_LIMIT = 500
 
@@ -45,7 +45,12 @@ export const IngestBodyDoc = t.Object({
 export const HistoryQuery = t.Object({
   slot: t.Optional(t.String({ description: '1 or 2' })),
   radio_id: t.Optional(t.String({ description: 'integer' })),
-  talkgroup_id: t.Optional(t.String({ description: 'integer' })),
+  talkgroup_id: t.Optional(t.String({ description: 'integer, or integers separated by commas' })),
+  system: t.Optional(t.String({ description: 'scanner system id: only its calls' })),
+  source: t.Optional(t.String({ description: 'unit id heard in the call' })),
+  emergency: t.Optional(t.String({ description: 'true or false' })),
+  q: t.Optional(t.String({ description: 'text in the system, talkgroup or unit labels' })),
+  cursor: t.Optional(t.String({ description: 'next_cursor of the previous page' })),
   from: t.Optional(t.String({ description: 'ISO 8601: transmissions started at or after' })),
   to: t.Optional(t.String({ description: 'ISO 8601: transmissions started at or before' })),
   limit: t.Optional(t.String({ description: `1 to ${MAX_HISTORY_LIMIT}, default ${DEFAULT_HISTORY_LIMIT}` })),
@@ -54,10 +59,63 @@ export const HistoryQuery = t.Object({
 export interface HistoryFilters {
   slot?: number
   radioId?: number
-  talkgroupId?: number
+  talkgroupIds?: number[]
+  system?: number
+  source?: number
+  emergency?: boolean
+  q?: string
+  /** The page continues after this row (newest first). */
+  before?: HistoryCursor
   from?: Date
   to?: Date
   limit: number
+}
+
+/** Where a history page ended: the last row's start and id. */
+export interface HistoryCursor {
+  startedAt: number
+  id: string
+}
+
+/** Talkgroups one history query may name. */
+export const MAX_QUERY_TALKGROUPS = 100
+/** Longest `q` search text. */
+export const MAX_SEARCH_CHARS = 100
+
+export function encodeCursor(cursor: HistoryCursor): string {
+  return Buffer.from(`${cursor.startedAt}:${cursor.id}`).toString('base64url')
+}
+
+function decodeCursor(value: string | undefined): HistoryCursor | undefined {
+  if (value === undefined) return undefined
+  const text = /^[A-Za-z0-9_-]{1,400}$/.test(value) ? Buffer.from(value, 'base64url').toString() : ''
+  const match = /^(\d{1,15}):([A-Za-z0-9_]{1,200})$/.exec(text)
+  if (!match)
+    throw new BadRequestError('Invalid cursor: pass next_cursor from the previous page', 'INVALID_QUERY')
+  return { startedAt: Number(match[1]), id: match[2] as string }
+}
+
+/** `100,200` → [100, 200]: each an integer id, at most MAX_QUERY_TALKGROUPS. */
+export function queryIdList(value: string | undefined, name: string): number[] | undefined {
+  if (value === undefined) return undefined
+  const parts = value.split(',')
+  if (parts.length > MAX_QUERY_TALKGROUPS)
+    throw new BadRequestError(`Invalid ${name}: at most ${MAX_QUERY_TALKGROUPS} ids`, 'INVALID_QUERY')
+  return parts.map((part) => queryInteger(part.trim(), name, 0, MAX_ID) as number)
+}
+
+function queryBoolean(value: string | undefined, name: string): boolean | undefined {
+  if (value === undefined) return undefined
+  if (value === 'true' || value === '1') return true
+  if (value === 'false' || value === '0') return false
+  throw new BadRequestError(`Invalid ${name}: must be true or false`, 'INVALID_QUERY')
+}
+
+function querySearch(value: string | undefined): string | undefined {
+  if (value === undefined || value.trim() === '') return undefined
+  if (value.length > MAX_SEARCH_CHARS)
+    throw new BadRequestError(`Invalid q: at most ${MAX_SEARCH_CHARS} characters`, 'INVALID_QUERY')
+  return value.trim()
 }
 
 function queryInteger(value: string | undefined, name: string, min: number, max: number): number | undefined {
@@ -81,7 +139,12 @@ export function parseHistoryQuery(query: typeof HistoryQuery.static): HistoryFil
   return {
     slot: queryInteger(query.slot, 'slot', 1, 2),
     radioId: queryInteger(query.radio_id, 'radio_id', 0, MAX_ID),
-    talkgroupId: queryInteger(query.talkgroup_id, 'talkgroup_id', 0, MAX_ID),
+    talkgroupIds: queryIdList(query.talkgroup_id, 'talkgroup_id'),
+    system: queryInteger(query.system, 'system', 0, MAX_ID),
+    source: queryInteger(query.source, 'source', 0, MAX_ID),
+    emergency: queryBoolean(query.emergency, 'emergency'),
+    q: querySearch(query.q),
+    before: decodeCursor(query.cursor),
     from: queryDate(query.from, 'from'),
     to: queryDate(query.to, 'to'),
     limit: queryInteger(query.limit, 'limit', 1, MAX_HISTORY_LIMIT) ?? DEFAULT_HISTORY_LIMIT,

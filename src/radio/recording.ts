@@ -28,7 +28,11 @@ export class RecordingWriter {
   private heldBytes = 0
   private truncated = false
 
-  constructor(private readonly transmissionId: string) {}
+  constructor(
+    private readonly transmissionId: string,
+    /** The sample rate the audio was captured at (informational, in the OpusHead). */
+    private readonly inputSampleRate = INPUT_SAMPLE_RATE,
+  ) {}
 
   add(chunk: OpusChunk): void {
     if (this.truncated) return
@@ -62,7 +66,7 @@ export class RecordingWriter {
         if (!muxer) {
           muxer = new OggMuxer({
             preSkip,
-            inputSampleRate: INPUT_SAMPLE_RATE,
+            inputSampleRate: this.inputSampleRate,
             vendor: 'Airwave',
             comments: [`TITLE=${this.transmissionId}`],
           })

@@ -1,19 +1,27 @@
 import { Elysia } from 'elysia'
 import { readJsonBody } from '../http/json-body.ts'
 import { blobSource, fileSource, type RangeSource, serveRange } from '../http/range.ts'
-import { MethodNotAllowedError, NotFoundError, ServiceUnavailableError } from '../platform/errors.ts'
+import {
+  BadRequestError,
+  MethodNotAllowedError,
+  NotFoundError,
+  ServiceUnavailableError,
+} from '../platform/errors.ts'
 import { log } from '../platform/log.ts'
 import type { BlobStore } from '../platform/storage/blob-store.ts'
 import { LocalBlobStore } from '../platform/storage/local-blob-store.ts'
-import type { TransmissionRow } from './history.ts'
+import { historyItem } from './history-item.ts'
 import {
+  encodeCursor,
   HistoryQuery,
   IngestBodyDoc,
+  MAX_ID,
   MAX_INGEST_BODY_BYTES,
   parseHistoryQuery,
   parseIngestBody,
+  queryIdList,
 } from './model.ts'
-import type { RadioService } from './service.ts'
+import type { ListenTarget, RadioService } from './service.ts'
 
 /** Database trouble on a read is a 503 in the radio shape, not a 500. */
 async function fromDatabase<T>(read: () => Promise<T>): Promise<T> {
@@ -28,22 +36,14 @@ async function fromDatabase<T>(read: () => Promise<T>): Promise<T> {
   }
 }
 
-function recordingPath(transmissionId: string): string {
-  return `/api/v1/transmissions/${encodeURIComponent(transmissionId)}/recording`
-}
-
-function historyItem(row: TransmissionRow, publicUrl: string): Record<string, unknown> {
-  return {
-    transmission_id: row.transmissionId,
-    slot: row.slot,
-    radio_id: row.radioId,
-    talkgroup_id: row.talkgroupId,
-    started_at: row.startedAt.toISOString(),
-    ended_at: row.endedAt.toISOString(),
-    duration: row.duration,
-    chunk_count: row.chunkCount,
-    ...(row.recordingKey ? { recording_url: `${publicUrl}${recordingPath(row.transmissionId)}` } : {}),
-  }
+/** `?slot=N` as before; `?system=7[&talkgroup=100,200]` listens to scanner calls. */
+function listenTarget(query: Record<string, string | undefined>): ListenTarget {
+  if (query.system === undefined) return { slot: query.slot }
+  const system = queryIdList(query.system, 'system')
+  if (system?.length !== 1 || (system[0] as number) > MAX_ID)
+    throw new BadRequestError('Invalid system: must be one integer id', 'INVALID_QUERY')
+  const talkgroups = queryIdList(query.talkgroup, 'talkgroup')
+  return { system: system[0] as number, talkgroups: talkgroups ? new Set(talkgroups) : null }
 }
 
 /**
@@ -93,7 +93,7 @@ export function radioRoutes(radio: RadioService, blobs: BlobStore, publicUrl: st
     query: Record<string, string | undefined>
   }) => {
     if (request.method !== 'GET' && request.method !== 'HEAD') throw new MethodNotAllowedError('GET')
-    return radio.listen(request, server, query.slot)
+    return radio.listen(request, server, listenTarget(query))
   }
 
   return new Elysia({ name: 'radio' })
@@ -106,9 +106,41 @@ export function radioRoutes(radio: RadioService, blobs: BlobStore, publicUrl: st
       async ({ query }) => {
         const filters = parseHistoryQuery(query)
         const rows = await fromDatabase(() => radio.history.list(filters))
-        return { success: true, data: rows.map((row) => historyItem(row, publicUrl)) }
+        const last = rows.length === filters.limit ? rows.at(-1) : undefined
+        return {
+          success: true,
+          data: rows.map((row) => historyItem(row, publicUrl)),
+          next_cursor: last
+            ? encodeCursor({ startedAt: last.startedAt.getTime(), id: last.transmissionId })
+            : null,
+        }
       },
       { query: HistoryQuery, detail: { summary: 'Transmission history, newest first', tags: ['radio'] } },
+    )
+    .get(
+      '/api/v1/systems',
+      async () => ({ success: true, data: await fromDatabase(() => radio.history.systems()) }),
+      {
+        detail: {
+          summary: 'Scanner systems and talkgroups heard so far, with their labels',
+          tags: ['radio'],
+        },
+      },
+    )
+    .get('/api/v1/channels', () => ({ success: true, data: radio.channelListeners() }), {
+      detail: {
+        summary: 'Live channels (slots and scanner systems) and their listener counts',
+        tags: ['radio'],
+      },
+    })
+    .get(
+      '/api/v1/transmissions/:id',
+      async ({ params }) => {
+        const row = await fromDatabase(() => radio.history.get(params.id))
+        if (!row) throw new NotFoundError('Transmission not found', 'TRANSMISSION_NOT_FOUND')
+        return { success: true, data: historyItem(row, publicUrl) }
+      },
+      { detail: { summary: 'One transmission or scanner call', tags: ['radio'] } },
     )
     .all(
       '/api/v1/transmissions/:id/recording',

@@ -23,7 +23,7 @@ import { log } from '../platform/log.ts'
 import { classifyChunk } from '../platform/native.ts'
 import type { RateLimiter, RateLimits } from '../platform/rate-limit.ts'
 import type { BlobStore } from '../platform/storage/blob-store.ts'
-import { SlotChannel } from './channel.ts'
+import { RadioChannel } from './channel.ts'
 import { DEFAULT_HISTORY_LIMITS, type HistoryLimits, TransmissionHistory } from './history.ts'
 import { radioMetrics } from './metrics.ts'
 import { type IngestRequest, SLOTS } from './model.ts'
@@ -41,6 +41,15 @@ export const KEY_CACHE_MS = 30_000
 const KEY_CACHE_ENTRIES = 1000
 
 export const TRANSMISSION_KIND = 'transmission'
+/** Events a scanner system's channel keeps for replay: several whole calls (a 10 s call is 102 events). */
+export const SYSTEM_RING_EVENTS = 1024
+/** Scanner systems with a live channel; a listener or call for one more is refused. */
+export const MAX_SYSTEM_CHANNELS = 256
+
+/** What `GET /api/v1/stream-listen` asks for: a slot, or a scanner system and (optionally) some of its talkgroups. */
+export type ListenTarget =
+  | { slot: string | undefined }
+  | { system: number; talkgroups: ReadonlySet<number> | null }
 
 export interface RadioDeps {
   config: Config
@@ -67,7 +76,8 @@ type TransmissionActor = ActorRefFrom<typeof transmissionMachine>
 export class RadioService {
   readonly history: TransmissionHistory
   readonly ingestLimiter: RateLimiter
-  private readonly channels = new Map<number, SlotChannel>()
+  private readonly channels = new Map<number, RadioChannel>()
+  private readonly systemChannels = new Map<number, RadioChannel>()
   private readonly recordings = new Map<string, RecordingWriter>()
   private readonly keyCache = new Map<string, { name: string; expiresAt: number }>()
 
@@ -82,12 +92,15 @@ export class RadioService {
     for (const slot of SLOTS) {
       this.channels.set(
         slot,
-        new SlotChannel(slot, {
-          ringEvents: RING_EVENTS,
-          ringBytes: RING_BYTES,
-          keepaliveMs: KEEPALIVE_MS,
-          listenTimeoutMs: config.listenTimeoutS * 1000,
-        }),
+        new RadioChannel(
+          { slot },
+          {
+            ringEvents: RING_EVENTS,
+            ringBytes: RING_BYTES,
+            keepaliveMs: KEEPALIVE_MS,
+            listenTimeoutMs: config.listenTimeoutS * 1000,
+          },
+        ),
       )
     }
     deps.registry.define(
@@ -110,7 +123,7 @@ export class RadioService {
     for (const slot of SLOTS) this.actor(slot)
   }
 
-  channel(slot: number): SlotChannel {
+  channel(slot: number): RadioChannel {
     const channel = this.channels.get(slot)
     if (!channel) throw new BadRequestError('Invalid slot: must be 1 or 2', 'INVALID_SLOT')
     return channel
@@ -175,10 +188,36 @@ export class RadioService {
     return { duplicate: lastOutcome === 'duplicate', transmissionId: transmission?.transmissionId ?? null }
   }
 
-  /** Opens an SSE listener on `slotText` (the `slot` query value), resuming after `lastEventId` when given. */
-  listen(request: Request, server: Server<unknown> | null, slotText: string | undefined): Response {
-    const slot = Number(slotText)
-    const channel = this.channels.get(slot)
+  /** A scanner system's live channel (made on first use), or null past MAX_SYSTEM_CHANNELS. */
+  systemChannel(system: number): RadioChannel | null {
+    let channel = this.systemChannels.get(system)
+    if (channel) return channel
+    if (this.systemChannels.size >= MAX_SYSTEM_CHANNELS) return null
+    channel = new RadioChannel(
+      { system },
+      {
+        ringEvents: SYSTEM_RING_EVENTS,
+        ringBytes: RING_BYTES,
+        keepaliveMs: KEEPALIVE_MS,
+        listenTimeoutMs: this.deps.config.listenTimeoutS * 1000,
+      },
+    )
+    this.systemChannels.set(system, channel)
+    return channel
+  }
+
+  /** Every live channel and how many listen to it: both slots, then the systems that have a channel. */
+  channelListeners(): Array<{ slot: number; listeners: number } | { system: number; listeners: number }> {
+    return [
+      ...[...this.channels.values()].map((c) => ({ ...c.scope, listeners: c.listenerCount })),
+      ...[...this.systemChannels.values()].map((c) => ({ ...c.scope, listeners: c.listenerCount })),
+    ]
+  }
+
+  /** Opens an SSE listener on a slot or a system's talkgroups, resuming after Last-Event-ID when given. */
+  listen(request: Request, server: Server<unknown> | null, target: ListenTarget): Response {
+    const channel =
+      'system' in target ? this.systemChannel(target.system) : this.channels.get(Number(target.slot))
     const stream = this.deps.sse.open(
       request,
       {
@@ -191,19 +230,24 @@ export class RadioService {
       server,
     )
     if (!channel) {
-      stream.sendRaw(encodeSseEvent({ id: '0', event: 'error', data: { error: 'Invalid slot' } }))
+      const error = 'system' in target ? 'Too many systems are being listened to' : 'Invalid slot'
+      stream.sendRaw(encodeSseEvent({ id: '0', event: 'error', data: { error } }))
       stream.close()
       return stream.response
     }
     const header = request.headers.get('last-event-id')?.trim()
-    channel.attach(stream, header && /^\d{1,16}$/.test(header) ? Number(header) : undefined)
+    channel.attach(
+      stream,
+      header && /^\d{1,16}$/.test(header) ? Number(header) : undefined,
+      'system' in target ? target.talkgroups : null,
+    )
     return stream.response
   }
 
   /** Stops history retries and channel timers; runs after the registry let each slot actor end and persist. */
   close(): void {
     this.history.stop()
-    for (const channel of this.channels.values()) channel.close()
+    for (const channel of [...this.channels.values(), ...this.systemChannels.values()]) channel.close()
   }
 
   private actor(slot: number): TransmissionActor {
@@ -214,16 +258,22 @@ export class RadioService {
 
   private onStart(started: TransmissionStarted): void {
     this.recordings.set(started.transmissionId, new RecordingWriter(started.transmissionId))
-    this.channel(started.slot).transmissionStarted(started)
+    this.channel(started.slot).transmissionStarted(started.transmissionId, {
+      transmission_id: started.transmissionId,
+      slot: started.slot,
+      radio_id: started.radioId,
+      talkgroup_id: started.talkgroupId,
+      timestamp: started.timestamp,
+    })
   }
 
   private onChunk(delivery: ChunkDelivery): void {
-    this.channel(delivery.slot).chunkDelivered(delivery)
+    this.channel(delivery.slot).chunkDelivered(delivery.transmissionId, delivery.sequence, delivery.chunk)
     this.recordings.get(delivery.transmissionId)?.add(delivery.chunk)
   }
 
   private onEnd(ended: TransmissionEnded): void {
-    this.channel(ended.slot).transmissionEnded(ended)
+    this.channel(ended.slot).transmissionEnded(ended.transmissionId)
     const writer = this.recordings.get(ended.transmissionId)
     this.recordings.delete(ended.transmissionId)
     this.history.record(ended, ended.saveRecording ? (writer?.finish() ?? null) : null)

@@ -2,6 +2,7 @@
  * The track catalog: library files for every signed-in user plus each user's own uploads, and the files behind
  * them for streaming. Routes and playback sessions look tracks up here; ids are only ever map keys, never paths.
  */
+import { basename, relative, sep } from 'node:path'
 import type { TrackConfig } from '../config.ts'
 import type { RangeSource } from '../http/range.ts'
 import type { Db } from '../platform/db/index.ts'
@@ -21,6 +22,9 @@ export interface TrackServiceOptions {
 
 export class TrackService implements TrackCatalog {
   private constructor(
+    /** TRACK_ACCEL_REDIRECT: set when nginx in front sends the stream paths' bytes (see `accelTarget`). */
+    readonly accelRedirectPrefix: string | undefined,
+    private readonly audioFilesDir: string,
     private readonly library: AudioLibrary,
     private readonly uploads: TrackUploads,
     /** Descriptors kept open for small range reads (a player fetches a track in many small ranges). */
@@ -47,7 +51,14 @@ export class TrackService implements TrackCatalog {
       },
     })
     library = await AudioLibrary.open({ dir: options.audioFilesDir, onChange: () => streamFiles.forgetAll() })
-    return new TrackService(library, uploads, openFiles, streamFiles)
+    return new TrackService(
+      options.limits.accelRedirectPrefix,
+      options.audioFilesDir,
+      library,
+      uploads,
+      openFiles,
+      streamFiles,
+    )
   }
 
   find(trackId: string, userId: string): Track | undefined {
@@ -74,6 +85,24 @@ export class TrackService implements TrackCatalog {
     const source = file && this.streamFiles.source(file)
     if (!source) throw new NotFoundError('Track not found', 'TRACK_NOT_FOUND')
     return source
+  }
+
+  /**
+   * Where nginx finds `trackId`'s file under the internal locations at `prefix` (X-Accel-Redirect mode): library files
+   * as `<prefix>library/<relative path>`, uploads as `<prefix>uploads/<id>`, each segment percent-encoded.
+   * NotFoundError when the user may not see the track.
+   */
+  accelTarget(trackId: string, userId: string, prefix: string): { uri: string; contentType: string } {
+    const file = this.fileFor(trackId, userId)
+    if (!file) throw new NotFoundError('Track not found', 'TRACK_NOT_FOUND')
+    const within =
+      file.track.ownerId === null
+        ? `library/${relative(this.audioFilesDir, file.path)}`
+        : `uploads/${basename(file.path)}`
+    return {
+      uri: prefix + within.split(sep).map(encodeURIComponent).join('/'),
+      contentType: file.track.mimeType,
+    }
   }
 
   async close(): Promise<void> {

@@ -5,6 +5,11 @@ const page = (name: string) => () =>
     headers: { 'content-type': 'text/html; charset=utf-8' },
   })
 
+const script = (name: string) => () =>
+  new Response(Bun.file(new URL(name, import.meta.url)), {
+    headers: { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'public, max-age=3600' },
+  })
+
 /** The pages people open in a browser. */
 export const webRoutes = new Elysia({ name: 'web' })
   .get('/', page('./home.html'), { detail: { summary: 'Home page', tags: ['web'] } })
@@ -12,14 +17,8 @@ export const webRoutes = new Elysia({ name: 'web' })
   .get('/player', page('./player.html'), {
     detail: { summary: 'Track player, in sync across your devices', tags: ['web'] },
   })
-  .get(
-    '/assets/token-login.js',
-    () =>
-      new Response(Bun.file(new URL('./token-login.js', import.meta.url)), {
-        headers: {
-          'content-type': 'text/javascript; charset=utf-8',
-          'cache-control': 'public, max-age=3600',
-        },
-      }),
-    { detail: { hide: true } },
-  )
+  .get('/calls/:id', page('./call.html'), {
+    detail: { summary: 'One scanner call: its details and player', tags: ['web'] },
+  })
+  .get('/assets/token-login.js', script('./token-login.js'), { detail: { hide: true } })
+  .get('/assets/app-header.js', script('./app-header.js'), { detail: { hide: true } })

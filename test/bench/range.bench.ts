@@ -2,7 +2,9 @@
  * Track streaming throughput against nginx in the same run: wrk (one thread, keep-alive) against Airwave's
  * `GET /api/stream/:id` (separate process, NODE_ENV=production, LOG_LEVEL=warn, JWT in the Authorization header),
  * against nginx serving the same file (`sendfile on; tcp_nodelay on;`, one worker) and against a bare Bun.serve
- * floor (range-floor.ts). Two workloads on a 50 MB file: random 64 KiB ranges, and whole-file reads.
+ * floor (range-floor.ts), and against Airwave behind nginx in TRACK_ACCEL_REDIRECT mode (deploy/nginx's template: the
+ * instance checks the token, nginx sends the bytes; its CPU is both processes'). Two workloads on a 50 MB file:
+ * random 64 KiB ranges, and whole-file reads.
  * Reports the median of each server's rounds (servers take turns within a round) and the ratio to nginx.
  *
  *   bun test/bench/range.bench.ts     (BENCH_ROUNDS=3, BENCH_SECONDS=10, BENCH_RANGE_CONNECTIONS=16,
@@ -12,6 +14,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import { freePort, makeTone } from '../support/audio.ts'
+import { startNginx as startAccelNginx } from '../support/nginx.ts'
 import { startServer } from '../support/server.ts'
 import { tempDir } from '../support/tmp.ts'
 import { cpuSeconds, startFloorProcess, stopProcess } from './support.ts'
@@ -27,11 +30,12 @@ const NGINX = process.env.NGINX_PATH ?? '/usr/sbin/nginx'
 const WRK = process.env.WRK_PATH ?? '/usr/bin/wrk'
 const HERE = import.meta.dir
 
-type ServerName = 'nginx' | 'airwave' | 'bun floor'
+type ServerName = 'nginx' | 'airwave' | 'bun floor' | 'airwave + nginx accel'
 interface Target {
   name: ServerName
   url: string
-  pid: number
+  /** The processes whose CPU the target's requests cost. */
+  pids: number[]
   stop(): Promise<void>
 }
 interface Measurement {
@@ -106,12 +110,12 @@ http {
   const proc = Bun.spawn([NGINX, '-c', conf, '-p', dir], { stdout: 'ignore', stderr: 'inherit' })
   const url = `http://127.0.0.1:${port}/bench.wav`
   await waitUntilServing(url)
-  return { name: 'nginx', url, pid: proc.pid, stop: () => stopProcess(proc) }
+  return { name: 'nginx', url, pids: [proc.pid], stop: () => stopProcess(proc) }
 }
 
 async function startFloor(): Promise<Target> {
   const { port, proc, stop } = await startFloorProcess(join(HERE, 'range-floor.ts'), file)
-  return { name: 'bun floor', url: `http://127.0.0.1:${port}/bench.wav`, pid: proc.pid, stop }
+  return { name: 'bun floor', url: `http://127.0.0.1:${port}/bench.wav`, pids: [proc.pid], stop }
 }
 
 /** Bytes per second from wrk's `Transfer/sec: 1.49GB` (wrk's units are powers of 1024). */
@@ -131,7 +135,8 @@ async function wrk(
     workload === 'ranges'
       ? [...common, `-c${RANGE_CONNECTIONS}`, '-s', join(HERE, 'random-range.lua'), target.url]
       : [...common, `-c${WHOLE_CONNECTIONS}`, '-H', `Authorization: Bearer ${token}`, target.url]
-  const cpuBefore = cpuSeconds(target.pid)
+  const cpuOf = () => target.pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0)
+  const cpuBefore = cpuOf()
   const out = await run(command, {
     BENCH_TOKEN: token,
     FILE_SIZE: String(Bun.file(file).size),
@@ -139,7 +144,7 @@ async function wrk(
   })
   const failed = /Non-2xx or 3xx responses: (\d+)/.exec(out) ?? /Socket errors: (.*)/.exec(out)
   if (failed) throw new Error(`${target.name} ${workload}: ${failed[0]}\n${out}`)
-  const cpu = cpuSeconds(target.pid) - cpuBefore
+  const cpu = cpuOf() - cpuBefore
   const requests = /Requests\/sec:\s+([\d.]+)/.exec(out)
   const transfer = /Transfer\/sec:\s+([\d.]+)([KMGT]?B)/.exec(out)
   const count = /(\d+) requests in/.exec(out)
@@ -188,10 +193,21 @@ try {
   const airwave: Target = {
     name: 'airwave',
     url: '',
-    pid: server.process.pid,
+    pids: [server.process.pid],
     stop: async () => void (await server.stop()),
   }
   targets.push(airwave)
+  const accelServer = await startServer({
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'warn',
+    AUDIO_FILES_DIR: library,
+    TRACK_ACCEL_REDIRECT: '/_airwave_files/',
+  })
+  const accelNginx = await startAccelNginx({
+    upstreams: [`127.0.0.1:${accelServer.port}`],
+    audioDir: library,
+    uploadsDir: join(accelServer.dataDir, 'uploads/tracks'),
+  })
   const token = await server.token('bench', { ttlSeconds: 24 * 3600 })
   const listed = (await (
     await fetch(`${server.url}/api/tracks`, { headers: { authorization: `Bearer ${token}` } })
@@ -199,6 +215,16 @@ try {
   airwave.url = `${server.url}/api/stream/${listed.data[0]?.id}`
   targets.unshift(await startNginx())
   targets.push(await startFloor())
+  targets.push({
+    name: 'airwave + nginx accel',
+    // The same track id: ids come from the path within the library.
+    url: `${accelNginx.url}/api/stream/${listed.data[0]?.id}`,
+    pids: [accelServer.process.pid, accelNginx.pid],
+    stop: async () => {
+      await accelNginx.stop()
+      await accelServer.stop()
+    },
+  })
 
   for (const target of targets) await checkBytes(target, token)
   for (const workload of workloads) {
@@ -252,7 +278,9 @@ for (const workload of workloads) {
 if (workloads.length < 2) process.exit(0)
 const rangeRatio = summary('ranges', 'airwave').requests / summary('ranges', 'nginx').requests
 const wholeRatio = summary('whole file', 'airwave').bytes / summary('whole file', 'nginx').bytes
+const accelRatio = summary('ranges', 'airwave + nginx accel').requests / summary('ranges', 'nginx').requests
 console.log(
   `\ntargets: ranges ≥ 0.85× nginx requests/s: ${rangeRatio.toFixed(2)}× (${rangeRatio >= 0.85 ? 'met' : 'NOT met'}); ` +
-    `whole file ≥ 0.9× nginx bytes/s: ${wholeRatio.toFixed(2)}× (${wholeRatio >= 0.9 ? 'met' : 'NOT met'})`,
+    `whole file ≥ 0.9× nginx bytes/s: ${wholeRatio.toFixed(2)}× (${wholeRatio >= 0.9 ? 'met' : 'NOT met'}); ` +
+    `ranges with X-Accel-Redirect ≥ 0.9× bare nginx requests/s: ${accelRatio.toFixed(2)}× (${accelRatio >= 0.9 ? 'met' : 'NOT met'})`,
 )

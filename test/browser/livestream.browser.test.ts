@@ -21,7 +21,7 @@ function watchErrors(page: Page): string[] {
   return errors
 }
 
-test('the broadcaster page goes live from a fake camera; the viewer page plays it with hls.js', async () => {
+test('the broadcaster page goes live from a fake camera; the viewer page plays ll.m3u8 with hls.js in low-latency mode', async () => {
   const token = await server.token('alice')
   const broadcaster = await browser.newPage()
   const broadcasterErrors = watchErrors(broadcaster)
@@ -38,6 +38,8 @@ test('the broadcaster page goes live from a fake camera; the viewer page plays i
   )
 
   const list = await browser.newPage()
+  const requests: string[] = []
+  list.on('request', (request) => requests.push(request.url()))
   await list.goto(`${server.url}/live`)
   await list.locator('#streams a[href="/live/cam1"]').waitFor({ timeout: 10_000 })
   await list.click('#streams a[href="/live/cam1"]')
@@ -62,6 +64,19 @@ test('the broadcaster page goes live from a fake camera; the viewer page plays i
     first,
     { timeout: 15_000 },
   )
+  // Low-latency HLS: hls.js asks for ll.m3u8 with blocking reloads and loads parts, not the MPEG-TS playlist.
+  expect(
+    requests.some((u) => /\/livestream\/cam1\/ll\.m3u8\?session=[^&]+&_HLS_msn=\d+&_HLS_part=\d+/.test(u)),
+  ).toBe(true)
+  expect(requests.some((u) => /\/livestream\/cam1\/part_\d+\.m4s$/.test(u))).toBe(true)
+  expect(requests.some((u) => u.includes('/stream.m3u8'))).toBe(false)
+  // The page shows the live latency: now − the program date time of the frame on screen.
+  const latencyMs = Number(
+    await viewer.locator('#latency[data-ms]').getAttribute('data-ms', { timeout: 10_000 }),
+  )
+  expect(latencyMs).toBeGreaterThan(0)
+  expect(latencyMs).toBeLessThan(10_000)
+  expect(await viewer.locator('#latency').textContent()).toMatch(/^\d+\.\d s$/)
   expect(await viewer.locator('#viewers').textContent()).toBe('1')
   await broadcaster.waitForFunction(() => document.getElementById('viewers')?.textContent === '1', null, {
     timeout: 10_000,

@@ -48,6 +48,48 @@ for (const target of testDatabases()) {
       expect(await keys.verify('')).toBeNull()
     })
 
+    test('keys may be scoped to systems and talkgroups, with an OpenMHz short name for their one system', async () => {
+      const created = await keys.create('tr-1', {
+        systems: [1, 7],
+        talkgroups: [100, 200],
+        openmhzShortName: null,
+      })
+      expect(await keys.grant(created.key)).toEqual({
+        name: 'tr-1',
+        systems: [1, 7],
+        talkgroups: [100, 200],
+        openmhzShortName: null,
+      })
+      const omz = await keys.create('omz-1', { systems: [9], talkgroups: null, openmhzShortName: 'county' })
+      expect(await keys.shortNameSystem('county')).toBe(9)
+      expect(await keys.shortNameSystem('nowhere')).toBeNull()
+      expect((await keys.grant(omz.key))?.openmhzShortName).toBe('county')
+      expect(await keys.grant('static-key-from-env')).toMatchObject({ systems: null, talkgroups: null })
+      const scope = (over: object) => ({ systems: null, talkgroups: null, openmhzShortName: null, ...over })
+      for (const bad of [
+        scope({ systems: [] }),
+        scope({ talkgroups: [-1] }),
+        scope({ systems: [1.5] }),
+        scope({ systems: [1, 2], openmhzShortName: 'two' }),
+        scope({ openmhzShortName: 'no-system' }),
+        scope({ systems: [3], openmhzShortName: 'Bad Name' }),
+      ])
+        await expect(keys.create(`bad-${Math.random().toString(36).slice(2, 8)}`, bad)).rejects.toMatchObject(
+          {
+            status: 400,
+            code: 'INVALID_SCOPE',
+          },
+        )
+      await expect(
+        keys.create('omz-2', scope({ systems: [4], openmhzShortName: 'county' })),
+      ).rejects.toMatchObject({
+        status: 409,
+        code: 'SHORT_NAME_EXISTS',
+      })
+      await keys.revoke('omz-1')
+      expect(await keys.shortNameSystem('county')).toBeNull()
+    })
+
     test('verify records when a key was last used', async () => {
       const created = await keys.create('pi-3')
       await keys.verify(created.key)

@@ -13,10 +13,15 @@ test('livestream defaults: the document rate limits, 2 s segments, 720p-sized da
     connectionsPerMinute: 10,
     dataBytesPerMinute: 64 * 1024 * 1024,
     eventsPerMinute: 100,
+    chunksPerMinute: 3000,
     httpGeneralPerMinute: 100,
     httpStreamPerMinute: 1000,
     httpStatusPerMinute: 60,
   })
+})
+
+test('the default chunk rate lets a MediaRecorder with 100 ms timeslices (at least 20 chunks/s) through', () => {
+  expect(loadConfig(BASE).livestream.chunksPerMinute).toBeGreaterThanOrEqual(20 * 60)
 })
 
 test('every livestream setting is read, and bad values stop the server with a one-line fix', () => {
@@ -29,6 +34,7 @@ test('every livestream setting is read, and bad values stop the server with a on
     LIVESTREAM_X264_PRESET: 'ultrafast',
     LIVESTREAM_CONNECTIONS_PER_MIN: '1',
     LIVESTREAM_EVENTS_PER_MIN: '2',
+    LIVESTREAM_CHUNKS_PER_MIN: '6',
     LIVESTREAM_DATA_BYTES_PER_MIN: '2048',
     LIVESTREAM_HTTP_GENERAL_PER_MIN: '3',
     LIVESTREAM_HTTP_STREAM_PER_MIN: '4',
@@ -42,6 +48,7 @@ test('every livestream setting is read, and bad values stop the server with a on
     x264Preset: 'ultrafast',
     connectionsPerMinute: 1,
     eventsPerMinute: 2,
+    chunksPerMinute: 6,
     dataBytesPerMinute: 2048,
     httpGeneralPerMinute: 3,
     httpStreamPerMinute: 4,

@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import {
   buildHlsArgs,
+  isProgressLine,
   parseProgressLine,
   parseSegmentListLine,
   segmentFileName,
@@ -8,13 +9,15 @@ import {
 import { renderPlaylist } from '../../src/livestream/playlist.ts'
 
 describe('buildHlsArgs', () => {
-  test('WebM on stdin to H.264 + AAC MPEG-TS segments, keyframes forced on segment boundaries', () => {
+  test('one encode (zerolatency, CFR, keyframes on segment boundaries), teed to MPEG-TS segments and fMP4 on stdout', () => {
     expect(
       buildHlsArgs({
         outputDir: '/data/livestream/abc',
         segmentSeconds: 2,
         startNumber: 0,
         x264Preset: 'veryfast',
+        frameRate: 30,
+        fragmentSeconds: 0.2,
       }),
     ).toEqual([
       '-hide_banner',
@@ -22,7 +25,7 @@ describe('buildHlsArgs', () => {
       '-loglevel',
       'warning',
       '-progress',
-      'pipe:1',
+      'pipe:2',
       '-f',
       'webm',
       '-i',
@@ -39,6 +42,10 @@ describe('buildHlsArgs', () => {
       'zerolatency',
       '-pix_fmt',
       'yuv420p',
+      '-fps_mode',
+      'cfr',
+      '-r',
+      '30',
       '-force_key_frames',
       'expr:gte(t,n_forced*2)',
       '-sc_threshold',
@@ -51,35 +58,44 @@ describe('buildHlsArgs', () => {
       '48000',
       '-ac',
       '2',
+      '-flags',
+      '+global_header',
       '-f',
-      'segment',
-      '-segment_format',
-      'mpegts',
-      '-segment_time',
-      '2',
-      '-segment_start_number',
-      '0',
-      '-segment_list',
-      'pipe:1',
-      '-segment_list_type',
-      'csv',
-      '/data/livestream/abc/segment_%d.ts',
+      'tee',
+      '[f=segment:segment_format=mpegts:segment_time=2:segment_start_number=0:segment_list=pipe\\\\:2:segment_list_type=csv]/data/livestream/abc/segment_%d.ts' +
+        '|[f=mp4:movflags=empty_moov+default_base_moof+frag_keyframe:frag_duration=200000]pipe:1',
     ])
   })
 
-  test('a restarted run continues the numbering and keeps the configured segment length and preset', () => {
+  test('a restarted run continues the numbering and keeps the configured segment length, preset and rates', () => {
     const args = buildHlsArgs({
       outputDir: '/d',
       segmentSeconds: 4,
       startNumber: 17,
       x264Preset: 'ultrafast',
+      frameRate: 25,
+      fragmentSeconds: 0.333,
     })
     const after = (flag: string) => args[args.indexOf(flag) + 1]
-    expect(after('-segment_start_number')).toBe('17')
-    expect(after('-segment_time')).toBe('4')
     expect(after('-force_key_frames')).toBe('expr:gte(t,n_forced*4)')
     expect(after('-preset')).toBe('ultrafast')
-    expect(args.at(-1)).toBe('/d/segment_%d.ts')
+    expect(after('-r')).toBe('25')
+    expect(args.at(-1)).toBe(
+      '[f=segment:segment_format=mpegts:segment_time=4:segment_start_number=17:segment_list=pipe\\\\:2:segment_list_type=csv]/d/segment_%d.ts' +
+        '|[f=mp4:movflags=empty_moov+default_base_moof+frag_keyframe:frag_duration=333000]pipe:1',
+    )
+  })
+
+  test("the tee muxer's special characters in the output directory are escaped", () => {
+    const args = buildHlsArgs({
+      outputDir: '/data/a|b[c]\\d',
+      segmentSeconds: 2,
+      startNumber: 0,
+      x264Preset: 'veryfast',
+      frameRate: 30,
+      fragmentSeconds: 0.2,
+    })
+    expect(args.at(-1)).toContain(']/data/a\\|b\\[c\\]\\\\d/segment_%d.ts|[f=mp4')
   })
 
   test('segment file names match the HTTP route', () => {
@@ -153,6 +169,17 @@ describe('playlist', () => {
     expect(parseSegmentListLine('[hls @ 0x1] Opening segment_1.ts')).toBeUndefined()
     expect(parseSegmentListLine('segment_1.ts,5,4')).toBeUndefined()
     expect(parseSegmentListLine('')).toBeUndefined()
+  })
+
+  test('isProgressLine tells -progress lines from FFmpeg warnings on the same stderr', () => {
+    for (const line of ['frame=42', 'speed=1.01x', 'speed=   1x', 'out_time_us=N/A', 'progress=continue'])
+      expect(isProgressLine(line)).toBe(true)
+    for (const line of [
+      '[aac @ 0x55] Too many packets buffered',
+      'segment_1.ts,2.0,4.0',
+      'Error while decoding',
+    ])
+      expect(isProgressLine(line)).toBe(false)
   })
 
   test('parseProgressLine reads out_time_us and nothing else', () => {

@@ -15,7 +15,7 @@ function slowProcess() {
   const pending: Array<{ size: number; accept: () => void }> = []
   const written: number[] = []
   let exit: (code: number | null) => void = () => {}
-  let line: (text: string) => void = () => {}
+  let line: (text: string) => boolean = () => false
   const state = { ended: false, killed: false }
   const proc: FfmpegProcess = {
     pid: 1,
@@ -47,7 +47,7 @@ function slowProcess() {
     state,
     exit: (code: number | null) => exit(code),
     line: (text: string) => line(text),
-    setLine: (fn: (text: string) => void) => {
+    setLine: (fn: (text: string) => boolean) => {
       line = fn
     },
   }
@@ -125,8 +125,9 @@ test('segment lines and the exit come back tagged with the run; finish closes st
   t.fake.pending.shift()?.accept()
   await tick()
   expect(t.fake.state.ended).toBe(true)
-  t.fake.line('segment_3.ts,6.000000,8.000000')
-  t.fake.line('noise')
+  // Status lines are claimed (kept out of the error tail); anything else is not.
+  expect(t.fake.line('segment_3.ts,6.000000,8.000000')).toBe(true)
+  expect(t.fake.line('noise')).toBe(false)
   t.fake.exit(0)
   await tick()
   expect(t.events).toEqual([
@@ -145,7 +146,7 @@ test('progress lines become ffmpeg.progress only when the output time moves on',
     'frame=12',
     'out_time_us=1100000',
   ])
-    t.fake.line(line)
+    expect(t.fake.line(line)).toBe(true)
   await tick()
   expect(t.events).toEqual([
     { type: 'ffmpeg.progress', run: 7, outTimeUs: 500_000 },
@@ -159,23 +160,33 @@ test('stopping the actor kills FFmpeg', () => {
   expect(t.fake.state.killed).toBe(true)
 })
 
-test('spawnFfmpeg: real child, stdin back-pressure, stdout lines, stderr tail, EPIPE after exit', async () => {
+test('spawnFfmpeg: real child, stdin back-pressure, stdout bytes, stderr status lines apart from the error tail, EPIPE after exit', async () => {
   const lines: string[] = []
-  // `sh` stands in for FFmpeg here: it reads stdin slowly, prints lines and writes to stderr.
-  const proc = spawnFfmpeg('sh', ['-c', 'echo one; echo two >&2; sleep 0.3; wc -c; echo done'], (l) =>
-    lines.push(l),
+  const output: Uint8Array[] = []
+  // `sh` stands in for FFmpeg here: it reads stdin slowly, writes bytes to stdout and lines to stderr.
+  const proc = spawnFfmpeg(
+    'sh',
+    ['-c', 'printf AB; echo one >&2; echo oops >&2; sleep 0.3; wc -c >&2; printf CD; printf last >&2'],
+    {
+      onStderrLine: (line) => {
+        lines.push(line)
+        return line !== 'oops'
+      },
+      onOutput: (bytes) => output.push(bytes),
+    },
   )
   const big = new Uint8Array(1024 * 1024)
   const started = performance.now()
   await proc.write(big) // more than a pipe holds: resolves only once `wc` has read most of it
   expect(performance.now() - started).toBeGreaterThan(200)
   await proc.end()
+  // Everything written before the exit has been handed on by the time `exited` resolves.
   expect(await proc.exited).toBe(0)
-  await Bun.sleep(20)
-  expect(lines).toEqual(['one', String(big.byteLength), 'done'])
-  expect(proc.stderrTail()).toBe('two')
+  expect(Buffer.concat(output).toString()).toBe('ABCD')
+  expect(lines).toEqual(['one', 'oops', String(big.byteLength), 'last'])
+  expect(proc.stderrTail()).toBe('oops')
   await expect(proc.write(big)).rejects.toMatchObject({ code: 'EPIPE' })
-  const killed = spawnFfmpeg('sleep', ['30'], () => {})
+  const killed = spawnFfmpeg('sleep', ['30'], { onStderrLine: () => true, onOutput: () => {} })
   killed.kill()
   expect(await killed.exited).toBeNull()
 })

@@ -1,5 +1,10 @@
 import { beforeAll, describe, expect, test } from 'bun:test'
-import { readElementSize, readInitSegment, startsWithEbmlHeader } from '../../src/livestream/webm.ts'
+import {
+  mayStartEbmlHeader,
+  readElementSize,
+  readInitSegment,
+  startsWithEbmlHeader,
+} from '../../src/livestream/webm.ts'
 import { chunkWebm, makeWebm } from '../support/webm.ts'
 
 let webm: Uint8Array
@@ -39,6 +44,28 @@ describe('readInitSegment', () => {
     const noise = crypto.getRandomValues(new Uint8Array(4096))
     noise.set([0x1a, 0x45, 0xdf, 0xa3])
     expect(bad(noise)).not.toBe('ok')
+  })
+
+  test('a header cut anywhere is incomplete (more bytes may finish it); a wrong one is not', () => {
+    const init = readInitSegment(webm)
+    if (!init.ok) throw new Error(init.reason)
+    for (let length = 4; length < init.init.byteLength; length++) {
+      const result = readInitSegment(webm.subarray(0, length))
+      // A prefix that ends between whole elements after Tracks is already a usable header.
+      if (!result.ok) expect([length, result.incomplete]).toEqual([length, true])
+    }
+    const incomplete = (bytes: Uint8Array) => {
+      const result = readInitSegment(bytes)
+      return !result.ok && result.incomplete
+    }
+    expect(incomplete(new TextEncoder().encode('definitely not webm'))).toBe(false)
+    const matroska = webm.slice()
+    matroska[Buffer.from(matroska).indexOf('webm') + 1] = 0x78
+    expect(incomplete(matroska)).toBe(false)
+    expect(mayStartEbmlHeader(Uint8Array.of(0x1a))).toBe(true)
+    expect(mayStartEbmlHeader(Uint8Array.of(0x1a, 0x45, 0xdf))).toBe(true)
+    expect(mayStartEbmlHeader(Uint8Array.of(0x1a, 0x46))).toBe(false)
+    expect(mayStartEbmlHeader(webm.subarray(0, 4))).toBe(false)
   })
 
   test('EBML sizes, including the unknown size of a live Segment', () => {

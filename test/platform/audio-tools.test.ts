@@ -10,6 +10,7 @@ import {
   UnreadableAudioError,
 } from '../../src/platform/ffprobe.ts'
 import { mp3TranscodeArgs, transcodeToMp3 } from '../../src/platform/mp3-transcode.ts'
+import { opusVoiceArgs } from '../../src/platform/opus-transcode.ts'
 import { makeTone } from '../audiobooks/fixtures.ts'
 import { tempDir } from '../support/tmp.ts'
 
@@ -71,6 +72,46 @@ describe('argument arrays', () => {
       'mp3',
       '-y',
       'out.mp3',
+    ])
+  })
+
+  test('opusVoiceArgs', () => {
+    expect(opusVoiceArgs('ffmpeg', 'in', 'out.opus', { maxSeconds: 600, maxOutputBytes: 2000 })).toEqual([
+      'ffmpeg',
+      '-hide_banner',
+      '-nostdin',
+      '-v',
+      'error',
+      '-protocol_whitelist',
+      'file',
+      '-format_whitelist',
+      WHITELIST,
+      '-i',
+      'in',
+      '-map',
+      '0:a:0',
+      '-map_metadata',
+      '-1',
+      '-ac',
+      '1',
+      '-ar',
+      '16000',
+      '-c:a',
+      'libopus',
+      '-b:a',
+      '16k',
+      '-application',
+      'voip',
+      '-frame_duration',
+      '100',
+      '-t',
+      '600',
+      '-fs',
+      '2000',
+      '-f',
+      'ogg',
+      '-y',
+      'out.opus',
     ])
   })
 

@@ -1,7 +1,7 @@
 import { expect, test } from 'bun:test'
 import { OpusChunk } from '../../actors/transmission.machine.ts'
 import { type SseCloseReason, SseRegistry } from '../../src/http/sse.ts'
-import { SlotChannel } from '../../src/radio/channel.ts'
+import { RadioChannel } from '../../src/radio/channel.ts'
 
 const started = {
   transmissionId: 'r1_tg2_20260103131500',
@@ -11,18 +11,21 @@ const started = {
   timestamp: '2026-01-03T13:15:00',
   startedAt: 0,
 }
-const chunk = (sequence: number, size = 100) => ({
-  transmissionId: started.transmissionId,
-  slot: 1,
-  sequence,
-  chunk: new OpusChunk(new Uint8Array(size).fill(sequence & 0xff), 'opus-packet', 4800),
-})
+const startData = {
+  transmission_id: started.transmissionId,
+  slot: started.slot,
+  radio_id: started.radioId,
+  talkgroup_id: started.talkgroupId,
+  timestamp: started.timestamp,
+}
+const opus = (sequence: number, size = 100) =>
+  new OpusChunk(new Uint8Array(size).fill(sequence & 0xff), 'opus-packet', 4800)
 
 /** A listener on a real SseStream whose body this test reads (or not, to play a slow client). */
 function listener(
   registry: SseRegistry,
-  channel: SlotChannel,
-  options: { lastEventId?: number; maxQueuedBytes?: number } = {},
+  channel: RadioChannel,
+  options: { lastEventId?: number; maxQueuedBytes?: number; talkgroups?: ReadonlySet<number> } = {},
 ) {
   const abort = new AbortController()
   const closes: SseCloseReason[] = []
@@ -33,7 +36,7 @@ function listener(
       channel.detach(stream)
     },
   })
-  channel.attach(stream, options.lastEventId)
+  channel.attach(stream, options.lastEventId, options.talkgroups ?? null)
   const reader = stream.response.body?.getReader()
   let text = ''
   const read = async (until: (text: string) => boolean) => {
@@ -53,7 +56,7 @@ const limits = { ringEvents: 8, ringBytes: 64 * 1024, keepaliveMs: 20, listenTim
 
 test('keepalive events go to every listener with the newest id, and stop with the last listener', async () => {
   const registry = new SseRegistry()
-  const channel = new SlotChannel(1, limits)
+  const channel = new RadioChannel({ slot: 1 }, limits)
   const a = listener(registry, channel)
   const b = listener(registry, channel)
   for (const l of [a, b]) {
@@ -68,10 +71,10 @@ test('keepalive events go to every listener with the newest id, and stop with th
 
 test('the ring replays what it holds after Last-Event-ID; a start evicted from it is sent first', async () => {
   const registry = new SseRegistry()
-  const channel = new SlotChannel(1, { ...limits, keepaliveMs: 60_000 })
+  const channel = new RadioChannel({ slot: 1 }, { ...limits, keepaliveMs: 60_000 })
   const before = channel.lastEventId
-  channel.transmissionStarted(started)
-  for (let s = 0; s < 20; s++) channel.chunkDelivered(chunk(s))
+  channel.transmissionStarted(started.transmissionId, startData)
+  for (let s = 0; s < 20; s++) channel.chunkDelivered(started.transmissionId, s, opus(s))
   expect(channel.heldEventIds.count).toBe(8)
 
   const resumed = listener(registry, channel, { lastEventId: channel.lastEventId - 3 })
@@ -92,13 +95,13 @@ test('the ring replays what it holds after Last-Event-ID; a start evicted from i
 
 test('a slow listener is cut off at its bound; the others get every event', async () => {
   const registry = new SseRegistry()
-  const channel = new SlotChannel(1, { ...limits, keepaliveMs: 60_000 })
+  const channel = new RadioChannel({ slot: 1 }, { ...limits, keepaliveMs: 60_000 })
   const slow = listener(registry, channel, { maxQueuedBytes: 8 * 1024 })
   const fast = listener(registry, channel)
-  channel.transmissionStarted(started)
+  channel.transmissionStarted(started.transmissionId, startData)
   const seen: number[] = []
   for (let s = 0; s < 100; s++) {
-    channel.chunkDelivered(chunk(s, 200))
+    channel.chunkDelivered(started.transmissionId, s, opus(s, 200))
     // The fast one reads as it goes; the slow one never reads.
     const text = await fast.read((t) => t.includes(`"sequence":${s},`))
     seen.push(
@@ -116,7 +119,7 @@ test('a slow listener is cut off at its bound; the others get every event', asyn
 
 test('a listener that leaves is detached at once', async () => {
   const registry = new SseRegistry()
-  const channel = new SlotChannel(2, { ...limits, keepaliveMs: 60_000 })
+  const channel = new RadioChannel({ slot: 2 }, { ...limits, keepaliveMs: 60_000 })
   const l = listener(registry, channel)
   expect(channel.listenerCount).toBe(1)
   l.abort.abort()
@@ -127,14 +130,14 @@ test('a listener that leaves is detached at once', async () => {
 
 test('events published in one turn reach each listener once, in order, even when a listener joins mid-turn', async () => {
   const registry = new SseRegistry()
-  const channel = new SlotChannel(1, { ...limits, ringEvents: 64, keepaliveMs: 60_000 })
+  const channel = new RadioChannel({ slot: 1 }, { ...limits, ringEvents: 64, keepaliveMs: 60_000 })
   const early = listener(registry, channel)
-  channel.transmissionStarted(started)
+  channel.transmissionStarted(started.transmissionId, startData)
   const resumeAfter = channel.lastEventId
-  for (let s = 0; s < 3; s++) channel.chunkDelivered(chunk(s))
+  for (let s = 0; s < 3; s++) channel.chunkDelivered(started.transmissionId, s, opus(s))
   // Joins before the turn ends: the three chunks are in the ring but not yet written to `early`.
   const resumed = listener(registry, channel, { lastEventId: resumeAfter })
-  for (let s = 3; s < 6; s++) channel.chunkDelivered(chunk(s))
+  for (let s = 3; s < 6; s++) channel.chunkDelivered(started.transmissionId, s, opus(s))
   const sequences = (text: string) => [...text.matchAll(/"sequence":(\d+)/g)].map((m) => Number(m[1]))
   const allSix = (t: string) => sequences(t).length >= 6
   expect(sequences(await early.read(allSix))).toEqual([0, 1, 2, 3, 4, 5])

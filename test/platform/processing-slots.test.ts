@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { ProcessingSlots } from '../../src/audiobooks/slots.ts'
+import { ProcessingSlots } from '../../src/platform/processing-slots.ts'
 
 describe('ProcessingSlots', () => {
   test('grants up to its size at once and queues the rest in order', async () => {

@@ -1,6 +1,7 @@
 /**
- * A bounded number of jobs processing at once (AUDIOBOOK_CONCURRENCY): FFmpeg is CPU-bound, so more at once only
- * slows every job down. Waiting jobs queue in arrival order and stay PENDING.
+ * A bounded number of jobs processing at once (audiobook transcodes: AUDIOBOOK_CONCURRENCY; scanner call transcodes:
+ * CALL_TRANSCODE_CONCURRENCY): FFmpeg is CPU-bound, so more at once only slows every job down. Waiting jobs queue in
+ * arrival order.
  */
 export class ProcessingSlots {
   private readonly holders = new Set<string>()

@@ -1,0 +1,272 @@
+import { mkdir, readFile, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { OpusChunk } from '../../actors/transmission.machine.ts'
+import type { CallConfig } from '../config.ts'
+import type { ApiKeyService, KeyGrant } from '../identity/api-keys.ts'
+import { AppError, ServiceUnavailableError, UnsupportedMediaTypeError } from '../platform/errors.ts'
+import { UnreadableAudioError } from '../platform/ffprobe.ts'
+import { log } from '../platform/log.ts'
+import { classifyChunk, OggDemuxer } from '../platform/native.ts'
+import { transcodeToOpusVoice } from '../platform/opus-transcode.ts'
+import { ProcessingSlots } from '../platform/processing-slots.ts'
+import { recordingKey } from '../radio/history.ts'
+import { callFields } from '../radio/history-item.ts'
+import { RecordingWriter } from '../radio/recording.ts'
+import type { RadioService } from '../radio/service.ts'
+import { callMetrics } from './metrics.ts'
+import type { CallUpload } from './model.ts'
+
+/** Uploads of the same system and talkgroup that start this close together are one call (as rdio-scanner). */
+export const DUPLICATE_WINDOW_MS = 500
+/** A transcode that takes longer than this is given up (a 10 min call takes a few seconds). */
+const TRANSCODE_TIMEOUT_MS = 60_000
+/** Opus at 16 kbit/s for CALL_MAX_SECONDS, with room for Ogg framing. */
+const opusBytesFor = (seconds: number) => Math.ceil(seconds * 2000 * 1.5) + 64 * 1024
+
+export type ImportOutcome =
+  | { duplicate: true; transmissionId: string }
+  | { duplicate: false; transmissionId: string }
+
+/** `c{system}_tg{talkgroup}_{YYYYMMDDHHMMSSmmm}` (UTC): stable, and unique outside the duplicate window. */
+export function callIdFor(system: number, talkgroup: number, startedAt: number): string {
+  const stamp = new Date(startedAt)
+    .toISOString()
+    .slice(0, 23)
+    .replace(/[-T:.]/g, '')
+  return `c${system}_tg${talkgroup}_${stamp}`
+}
+
+/** A refusal in the uploader's own words; the routes choose how each API says it. */
+export class CallKeyRefused extends AppError {
+  constructor(
+    readonly reason: 'invalid-key' | 'out-of-scope',
+    system: number,
+    talkgroup: number,
+  ) {
+    super(401, 'INVALID_API_KEY', `Invalid API key for system ${system} talkgroup ${talkgroup}.`)
+  }
+}
+
+/**
+ * Scanner calls: each upload is checked against its key's scope, transcoded once to Opus voice, delivered live on
+ * its system's channel (the document's transmission events, tagged with its talkgroup), and stored with its
+ * recording before the uploader is told it was imported.
+ */
+export class CallService {
+  /** Calls being imported, by `system/talkgroup`: their start times (duplicates racing each other). */
+  private readonly inFlight = new Map<string, number[]>()
+  private readonly transcodes: ProcessingSlots
+
+  constructor(
+    private readonly deps: {
+      radio: RadioService
+      apiKeys: ApiKeyService
+      ffmpegPath: string
+      stagingDir: string
+      publicUrl: string
+      limits: CallConfig
+    },
+  ) {
+    this.transcodes = new ProcessingSlots(deps.limits.transcodeConcurrency)
+  }
+
+  /** The key's grant when it may upload `talkgroup` on `system`; CallKeyRefused otherwise. */
+  async authorize(key: string | undefined, system: number, talkgroup: number): Promise<KeyGrant> {
+    let grant: KeyGrant | null
+    try {
+      grant = key ? await this.deps.apiKeys.grant(key) : null
+    } catch (err) {
+      log.error({ err }, 'API key check failed')
+      throw new ServiceUnavailableError('API key check unavailable; retry shortly', 'KEY_CHECK_UNAVAILABLE')
+    }
+    if (!grant) throw new CallKeyRefused('invalid-key', system, talkgroup)
+    const inScope =
+      (grant.systems === null || grant.systems.includes(system)) &&
+      (grant.talkgroups === null || grant.talkgroups.includes(talkgroup))
+    if (!inScope) throw new CallKeyRefused('out-of-scope', system, talkgroup)
+    return grant
+  }
+
+  /** The system an OpenMHz short name stands for, or null. */
+  shortNameSystem(shortName: string): Promise<number | null> {
+    return this.deps.apiKeys.shortNameSystem(shortName)
+  }
+
+  /**
+   * Imports one call whose audio is at `audioPath` (removed afterwards). A duplicate is acknowledged and not stored
+   * again; audio FFmpeg cannot read is a 415 that stores nothing; a store failure is a 503 (the uploader retries).
+   */
+  async import(upload: CallUpload, audioPath: string): Promise<ImportOutcome> {
+    const slotKey = `${upload.system}/${upload.talkgroup}`
+    const transmissionId = callIdFor(upload.system, upload.talkgroup, upload.startedAt)
+    const racing = this.inFlight.get(slotKey) ?? []
+    if (racing.some((at) => Math.abs(at - upload.startedAt) <= DUPLICATE_WINDOW_MS)) {
+      callMetrics.imported.inc({ outcome: 'duplicate' })
+      return { duplicate: true, transmissionId }
+    }
+    racing.push(upload.startedAt)
+    this.inFlight.set(slotKey, racing)
+    try {
+      const near = await this.fromDatabase(() =>
+        this.deps.radio.history.callsNear(
+          upload.system,
+          upload.talkgroup,
+          upload.startedAt,
+          DUPLICATE_WINDOW_MS,
+        ),
+      )
+      if (near.length > 0) {
+        callMetrics.imported.inc({ outcome: 'duplicate' })
+        return { duplicate: true, transmissionId: near[0] as string }
+      }
+      const packets = await this.transcode(audioPath, transmissionId)
+      this.deliver(upload, transmissionId, packets)
+      await this.store(upload, transmissionId, packets)
+      callMetrics.imported.inc({ outcome: 'imported' })
+      return { duplicate: false, transmissionId }
+    } finally {
+      const left = racing.filter((at) => at !== upload.startedAt)
+      if (left.length === 0) this.inFlight.delete(slotKey)
+      else this.inFlight.set(slotKey, left)
+    }
+  }
+
+  /**
+   * Opus packets of the call (100 ms each), from FFmpeg's Ogg output. At most CALL_TRANSCODE_CONCURRENCY run at once;
+   * past CALL_QUEUE_MAX waiting, the upload is refused with a 503 and Retry-After (uploaders retry).
+   */
+  private async transcode(audioPath: string, transmissionId: string): Promise<OpusChunk[]> {
+    const slot = `${transmissionId}-${crypto.randomUUID()}`
+    if (
+      this.transcodes.inUse >= this.transcodes.size &&
+      this.transcodes.queued >= this.deps.limits.maxQueued
+    ) {
+      callMetrics.refusedBusy.inc()
+      throw new AppError(503, 'CALLS_BUSY', 'Too many calls are waiting to be transcoded; retry shortly', {
+        'Retry-After': '5',
+      })
+    }
+    const waiting = this.transcodes.acquire(slot)
+    callMetrics.transcodesWaiting.set(this.transcodes.queued)
+    await waiting
+    callMetrics.transcodesWaiting.set(this.transcodes.queued)
+    try {
+      return await this.transcodeNow(audioPath, slot)
+    } finally {
+      this.transcodes.release(slot)
+    }
+  }
+
+  private async transcodeNow(audioPath: string, slot: string): Promise<OpusChunk[]> {
+    const dir = join(this.deps.stagingDir, slot)
+    await mkdir(dir, { recursive: true })
+    const output = join(dir, 'call.opus')
+    try {
+      await transcodeToOpusVoice(this.deps.ffmpegPath, audioPath, output, {
+        maxSeconds: this.deps.limits.maxSeconds,
+        maxOutputBytes: opusBytesFor(this.deps.limits.maxSeconds),
+        timeoutMs: TRANSCODE_TIMEOUT_MS,
+      })
+      const ogg = new Uint8Array(await readFile(output))
+      const chunks: OpusChunk[] = []
+      for (const packet of new OggDemuxer().push(ogg).packets) {
+        const data = packet.data.slice()
+        if (isHeader(data)) continue
+        const classified = classifyChunk(data)
+        if (classified.kind !== 'opus-packet') continue
+        chunks.push(new OpusChunk(data, 'opus-packet', classified.durationSamples))
+      }
+      if (chunks.length === 0) throw new UnreadableAudioError('FFmpeg found no audio in it')
+      return chunks
+    } catch (error) {
+      if (error instanceof UnreadableAudioError)
+        throw new UnsupportedMediaTypeError(`Invalid audio file: ${error.message}`, 'NOT_AUDIO')
+      throw error
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
+
+  private deliver(upload: CallUpload, transmissionId: string, chunks: OpusChunk[]): void {
+    const channel = this.deps.radio.systemChannel(upload.system)
+    if (!channel) {
+      log.warn({ system: upload.system }, 'no live channel left for this system: call stored, not delivered')
+      return
+    }
+    const row = this.row(upload, transmissionId, chunks, null)
+    channel.transmissionStarted(
+      transmissionId,
+      {
+        transmission_id: transmissionId,
+        slot: null,
+        radio_id: row.radioId,
+        talkgroup_id: upload.talkgroup,
+        timestamp: new Date(upload.startedAt).toISOString(),
+        duration: row.duration,
+        ...callFields(row, this.deps.publicUrl),
+      },
+      upload.talkgroup,
+    )
+    chunks.forEach((chunk, sequence) => {
+      channel.chunkDelivered(transmissionId, sequence, chunk, upload.talkgroup)
+    })
+    channel.transmissionEnded(transmissionId, upload.talkgroup)
+  }
+
+  private async store(upload: CallUpload, transmissionId: string, chunks: OpusChunk[]): Promise<void> {
+    const writer = new RecordingWriter(transmissionId, 16_000)
+    for (const chunk of chunks) writer.add(chunk)
+    const recording = writer.finish()
+    if (!recording) throw new UnsupportedMediaTypeError('Invalid audio file: no audio to record', 'NOT_AUDIO')
+    await this.fromDatabase(() =>
+      this.deps.radio.history.storeCall(this.row(upload, transmissionId, chunks, recording), recording),
+    )
+  }
+
+  private row(upload: CallUpload, transmissionId: string, chunks: OpusChunk[], recording: Uint8Array | null) {
+    const samples = chunks.reduce((sum, chunk) => sum + chunk.durationSamples, 0)
+    const duration = Math.round((samples / 48_000) * 1000) / 1000
+    return {
+      transmissionId,
+      slot: null,
+      radioId: upload.sources[0]?.src ?? 0,
+      talkgroupId: upload.talkgroup,
+      startedAt: new Date(upload.startedAt),
+      endedAt: new Date(upload.startedAt + duration * 1000),
+      duration,
+      chunkCount: chunks.length,
+      recordingKey: recording ? recordingKey(transmissionId) : null,
+      recordingBytes: recording?.byteLength ?? null,
+      systemId: upload.system,
+      systemLabel: upload.systemLabel ?? null,
+      talkgroupLabel: upload.talkgroupLabel ?? null,
+      talkgroupTag: upload.talkgroupTag ?? null,
+      talkgroupGroup: upload.talkgroupGroup ?? null,
+      frequency: upload.frequency ?? null,
+      emergency: upload.emergency,
+      sources: upload.sources,
+      call: {
+        frequencies: upload.frequencies,
+        patches: upload.patches,
+        ...(upload.talkgroupName ? { talkgroupName: upload.talkgroupName } : {}),
+        ...(upload.audioName ? { audioName: upload.audioName } : {}),
+        ...(upload.audioType ? { audioType: upload.audioType } : {}),
+        ...(upload.reportedLength !== undefined ? { reportedLength: upload.reportedLength } : {}),
+      },
+    }
+  }
+
+  private async fromDatabase<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work()
+    } catch (err) {
+      log.error({ err }, 'scanner call store failed')
+      throw new ServiceUnavailableError('The call could not be stored; retry shortly', 'CALLS_UNAVAILABLE')
+    }
+  }
+}
+
+function isHeader(packet: Uint8Array): boolean {
+  const magic = new TextDecoder().decode(packet.subarray(0, 8))
+  return magic === 'OpusHead' || magic === 'OpusTags'
+}

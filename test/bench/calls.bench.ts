@@ -1,0 +1,188 @@
+/**
+ * Scanner calls under load: uploaders POST 10 s trunk-recorder calls (m4a, AAC-LC 16 kHz mono 32k) to
+ * `/api/call-upload` with `BENCH_CONCURRENCY` in flight, for `BENCH_SECONDS`; one SSE listener on the system measures
+ * upload start → the call's first `audio_chunk`. Reported: calls/s sustained, × real time (calls/s × call length),
+ * latency p50/p99, server CPU per call. The reference, in the same run: a bare FFmpeg doing the same transcode (same
+ * arguments) with the same concurrency, the floor for what transcoding alone allows.
+ *
+ *   bun test/bench/calls.bench.ts     (BENCH_SECONDS=20, BENCH_CONCURRENCY=4, BENCH_CALL_SECONDS=10 by default)
+ *
+ * A second Airwave run paces calls (BENCH_PACED_PER_SECOND, default 2/s) to measure latency under a steady load
+ * rather than at saturation, where it is only queueing. Targets (issue 15): ≥ 20 calls/s of 10 s calls on this
+ * 2-core machine and ≥ 50× real time; p99 upload → first audio_chunk ≤ 500 ms for a 10 s call.
+ */
+import { join } from 'node:path'
+import { opusVoiceArgs } from '../../src/platform/opus-transcode.ts'
+import { callAudio, rdioScannerForm, upload } from '../calls/support.ts'
+import { SseClient } from '../radio/support.ts'
+import { startServer } from '../support/server.ts'
+import { tempDir } from '../support/tmp.ts'
+import { cpuSeconds, LatencyHistogram } from './support.ts'
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 20)
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 4)
+const CALL_SECONDS = Number(process.env.BENCH_CALL_SECONDS ?? 10)
+const KEY = 'bench-key'
+
+interface Row {
+  name: string
+  calls: number
+  seconds: number
+  p50?: number
+  p99?: number
+  cpuPerCall?: number
+  failures: number
+}
+
+/** Calls per second of the paced latency run: a busy county's traffic, well under saturation. */
+const PACED_PER_SECOND = Number(process.env.BENCH_PACED_PER_SECOND ?? 2)
+
+interface Counts {
+  done: number
+  failures: number
+  seconds: number
+}
+
+/** Runs `work` with CONCURRENCY workers until SECONDS pass (saturation: the most calls/s); counts completions. */
+async function sustain(work: (n: number) => Promise<boolean>, first = 0): Promise<Counts> {
+  const started = performance.now()
+  const deadline = started + SECONDS * 1000
+  let next = first
+  let done = 0
+  let failures = 0
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (performance.now() < deadline) {
+        if (await work(next++)) done++
+        else failures++
+      }
+    }),
+  )
+  return { done, failures, seconds: (performance.now() - started) / 1000 }
+}
+
+/** Starts one call every 1/PACED_PER_SECOND s for SECONDS, whatever the replies (latency under a steady load). */
+async function paced(work: (n: number) => Promise<boolean>, first: number): Promise<Counts> {
+  const started = performance.now()
+  const runs: Promise<boolean>[] = []
+  for (let i = 0; performance.now() - started < SECONDS * 1000; i++) {
+    runs.push(work(first + i))
+    await Bun.sleep(Math.max(0, started + ((i + 1) * 1000) / PACED_PER_SECOND - performance.now()))
+  }
+  const results = await Promise.all(runs)
+  const done = results.filter(Boolean).length
+  return { done, failures: results.length - done, seconds: (performance.now() - started) / 1000 }
+}
+
+async function bareFfmpeg(audioPath: string, dir: string): Promise<Row> {
+  const result = await sustain(async (n) => {
+    const args = opusVoiceArgs('ffmpeg', audioPath, join(dir, `out-${n % (CONCURRENCY * 2)}.opus`), {
+      maxSeconds: 600,
+      maxOutputBytes: 4 * 1024 * 1024,
+    })
+    const proc = Bun.spawn(args, { stdout: 'ignore', stderr: 'ignore', stdin: 'ignore' })
+    return (await proc.exited) === 0
+  })
+  return {
+    name: 'bare FFmpeg transcode',
+    calls: result.done,
+    seconds: result.seconds,
+    failures: result.failures,
+  }
+}
+
+async function airwave(audio: Uint8Array): Promise<Row[]> {
+  const server = await startServer({ INGEST_API_KEYS: KEY, LOG_LEVEL: 'error' })
+  try {
+    const listener = await SseClient.open(`${server.url}/api/v1/stream-listen?system=1`)
+    const sentAt = new Map<string, number>()
+    let latency = new LatencyHistogram()
+    let heard = 0
+    // Watch the listener's events as they arrive: the first audio_chunk of each call closes its sample.
+    const seen = new Set<string>()
+    const watch = setInterval(() => {
+      for (const event of listener.events.splice(0)) {
+        if (event.event !== 'audio_chunk') continue
+        const id = /"transmission_id":"([^"]+)"/.exec(event.data)?.[1]
+        if (!id || seen.has(id)) continue
+        seen.add(id)
+        const at = sentAt.get(id)
+        if (at !== undefined) {
+          latency.record(performance.now() - at)
+          heard++
+        }
+      }
+    }, 1)
+    const base = 1767446100
+    const send = async (n: number) => {
+      // A new talkgroup per call: never a duplicate of another.
+      const talkgroup = 1000 + n
+      const id = `c1_tg${talkgroup}_${new Date((base + n) * 1000)
+        .toISOString()
+        .slice(0, 23)
+        .replace(/[-T:.]/g, '')}`
+      sentAt.set(id, performance.now())
+      const reply = await upload(
+        `${server.url}/api/call-upload`,
+        rdioScannerForm(
+          { bytes: audio, fileName: 'call.m4a', contentType: 'audio/mp4' },
+          { key: KEY, system: '1', talkgroup: String(talkgroup), dateTime: String(base + n) },
+        ),
+      )
+      return reply.status === 200
+    }
+    const measure = async (name: string, run: () => Promise<Counts>): Promise<Row> => {
+      latency = new LatencyHistogram()
+      heard = 0
+      const cpuBefore = cpuSeconds(server.process.pid)
+      const result = await run()
+      const cpu = cpuSeconds(server.process.pid) - cpuBefore
+      await Bun.sleep(300)
+      return {
+        name,
+        calls: result.done,
+        seconds: result.seconds,
+        p50: latency.percentile(0.5),
+        p99: latency.percentile(0.99),
+        cpuPerCall: cpu / Math.max(1, result.done),
+        failures: result.failures + (result.done - heard),
+      }
+    }
+    const saturated = await measure(`Airwave, ${CONCURRENCY} uploads in flight`, () => sustain(send))
+    const steady = await measure(`Airwave, ${PACED_PER_SECOND} calls/s paced`, () => paced(send, 1_000_000))
+    clearInterval(watch)
+    listener.close()
+    return [saturated, steady]
+  } finally {
+    await server.stop()
+  }
+}
+
+const dir = tempDir('airwave-calls-bench-')
+try {
+  const audio = callAudio('m4a', CALL_SECONDS)
+  const audioPath = join(dir.path, 'call.m4a')
+  await Bun.write(audioPath, audio)
+  console.log(
+    `calls bench: ${CALL_SECONDS} s calls (m4a ${audio.byteLength} bytes), ${CONCURRENCY} in flight, ${SECONDS} s per run, load ${(await Bun.file('/proc/loadavg').text()).split(' ')[0]}`,
+  )
+  const floor = await bareFfmpeg(audioPath, dir.path)
+  const [ours, steady] = (await airwave(audio)) as [Row, Row]
+  console.log(
+    '\n| run | calls | calls/s | × real time | upload → first chunk p50 / p99 | CPU per call | failures |',
+  )
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |')
+  for (const row of [floor, ours, steady]) {
+    const rate = row.calls / row.seconds
+    console.log(
+      `| ${row.name} | ${row.calls} | ${rate.toFixed(1)} | ${(rate * CALL_SECONDS).toFixed(0)}× | ${
+        row.p50 === undefined ? '–' : `${row.p50.toFixed(1)} / ${row.p99?.toFixed(1)} ms`
+      } | ${row.cpuPerCall === undefined ? '–' : `${(row.cpuPerCall * 1000).toFixed(1)} ms`} | ${row.failures} |`,
+    )
+  }
+  console.log(
+    `\nAirwave / bare FFmpeg calls/s: ${(ours.calls / ours.seconds / (floor.calls / floor.seconds)).toFixed(2)}`,
+  )
+} finally {
+  dir.remove()
+}
