@@ -5,8 +5,9 @@
  * spread evenly over the second, as the documents' client does on every timeupdate. The leader's updates carry a
  * per-socket sequence number as their `currentTime` (one second of playback per second) and are announced to both
  * devices; the follower's are ignored by the session (they never undo the leader's). Latency is the time from the
- * leader's send to the `trackUpdated` carrying it arriving on the follower, on this process's clock. Prints one JSON
- * line.
+ * leader's send to the `trackUpdated` carrying it arriving on the follower, on this process's clock; the client's
+ * own event-loop lag is reported beside it, so a tail the client made itself is not taken for the server's. Prints
+ * one JSON line.
  */
 import { io } from 'socket.io-client'
 import { TokenService } from '../../src/identity/tokens.ts'
@@ -26,6 +27,8 @@ const options = JSON.parse(process.argv[2] ?? '{}') as Options
 const DEVICES = 2
 const LEADER = 0
 const latency = new LatencyHistogram()
+/** How late this process's own 5 ms ticks ran during the load: a latency tail the client made itself shows here. */
+const clientLag = new LatencyHistogram()
 
 /** One device's connection, whatever the transport. */
 interface Link {
@@ -196,7 +199,15 @@ async function load(): Promise<void> {
 await connect()
 const connected = devices.filter((d) => d.ready).length
 console.error(`client (${options.transport}): ${connected}/${options.users * DEVICES} sockets ready`)
+const TICK_MS = 5
+let lastTick = performance.now()
+const lagProbe = setInterval(() => {
+  const now = performance.now()
+  clientLag.record(Math.max(0, now - lastTick - TICK_MS))
+  lastTick = now
+}, TICK_MS)
 await load()
+clearInterval(lagProbe)
 await Bun.sleep(2000)
 let sent = 0
 let heard = 0
@@ -217,6 +228,8 @@ console.log(
     p50: latency.percentile(0.5),
     p99: latency.percentile(0.99),
     max: latency.percentile(1),
+    clientLagP99: clientLag.percentile(0.99),
+    clientLagMax: clientLag.percentile(1),
   }),
 )
 process.exit(0)

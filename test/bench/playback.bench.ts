@@ -7,7 +7,7 @@
  * (playback-floor.ts) driven by the same client. Also reports how many session rows Airwave wrote during each run
  * (straight playback should write ~one per user, not one per update).
  *
- *   bun test/bench/playback.bench.ts          (BENCH_SECONDS=30, BENCH_USERS=1000 by default)
+ *   bun test/bench/playback.bench.ts          (BENCH_SECONDS=30, BENCH_USERS=1000 by default; BENCH_DATABASE_URL)
  */
 import { join } from 'node:path'
 import { libraryTrackId } from '../../src/tracks/library.ts'
@@ -18,6 +18,8 @@ import { cpuSeconds, startFloorProcess } from './support.ts'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 30)
 const USERS = Number(process.env.BENCH_USERS ?? 1000)
+/** `BENCH_DATABASE_URL=postgres://…` runs Airwave on PostgreSQL instead of its embedded PGlite. */
+const DATABASE_URL = process.env.BENCH_DATABASE_URL
 const HERE = import.meta.dir
 /** Longer than the run, so the position never reaches the end of the track. */
 const TRACK_SECONDS = Math.max(600, SECONDS * 2)
@@ -31,6 +33,9 @@ interface ClientResult {
   p50: number
   p99: number
   max: number
+  /** The client process's own event-loop lag during the load (ms): high values mean the client, not the server. */
+  clientLagP99: number
+  clientLagMax: number
 }
 
 interface Target {
@@ -49,7 +54,12 @@ await makeTone(audio.path, 'bench.mp3', TRACK_SECONDS)
 const trackId = libraryTrackId('bench.mp3')
 
 async function airwave(): Promise<Target> {
-  const server = await startServer({ AUDIO_FILES_DIR: audio.path, LOG_LEVEL: 'error' })
+  const server = await startServer({
+    AUDIO_FILES_DIR: audio.path,
+    LOG_LEVEL: 'error',
+    // PGlite (the default) lives in the server's heap and lengthens its GC pauses; PostgreSQL does not.
+    ...(DATABASE_URL ? { DATABASE_URL } : {}),
+  })
   return {
     name: 'airwave',
     base: server.url,
@@ -130,6 +140,7 @@ try {
           `${r.errors}`,
           `${fmt(r.cpu * 100, 0)} %`,
           r.rows === undefined ? '' : `${r.rows}`,
+          `${fmt(r.clientLagP99)} / ${fmt(r.clientLagMax)}`,
         ])
       }
     } finally {
@@ -142,21 +153,22 @@ try {
 
 console.log(
   `\nPlayback sessions: ${USERS} users × 2 devices, each device sends updateStreaming once a second for ${SECONDS} s` +
+    `, Airwave on ${DATABASE_URL ? 'PostgreSQL' : 'PGlite'}` +
     "\n(latency = the leader's send → trackUpdated read on the user's other device)\n",
 )
 console.log(
-  '| server | sockets | p50 ms | p99 ms | max ms | lost / sent | error events | server CPU per s of load | session rows written |',
+  '| server | sockets | p50 ms | p99 ms | max ms | lost / sent | error events | server CPU per s of load | session rows written | client loop lag p99 / max ms |',
 )
-console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |')
+console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
 for (const row of rows) console.log(`| ${row.join(' | ')} |`)
 const ws = results['airwave /ws']
 const sio = results['airwave Socket.IO']
 const f = results['floor (bare Bun.serve relay)']
 if (ws && f)
-  console.log(`| airwave /ws ÷ floor | | ${fmt(ws.p50 / f.p50, 2)} | ${fmt(ws.p99 / f.p99, 2)} | | | | | |`)
+  console.log(`| airwave /ws ÷ floor | | ${fmt(ws.p50 / f.p50, 2)} | ${fmt(ws.p99 / f.p99, 2)} | | | | | | |`)
 if (sio && ws)
   console.log(
-    `| airwave Socket.IO ÷ /ws | | ${fmt(sio.p50 / ws.p50, 2)} | ${fmt(sio.p99 / ws.p99, 2)} | | | | | |`,
+    `| airwave Socket.IO ÷ /ws | | ${fmt(sio.p50 / ws.p50, 2)} | ${fmt(sio.p99 / ws.p99, 2)} | | | | | | |`,
   )
 if (ws) console.log(`\n/ws p99 target ≤ 20 ms: ${ws.p99 <= 20 ? 'met' : 'NOT met'} (${fmt(ws.p99)} ms)`)
 if (sio && ws) {
