@@ -17,11 +17,13 @@ import { metrics } from '../platform/metrics.ts'
 import type { Answer, ClientLink, Dispatcher } from '../realtime/dispatcher.ts'
 import type { OutgoingMessage } from '../realtime/rooms.ts'
 
-export const SOCKET_IO_PATH = '/socket.io/'
+const SOCKET_IO_PATH = '/socket.io/'
 /** Packets waiting for a long-polling client's next request before it counts as too slow. */
 const MAX_QUEUED_POLLING_PACKETS = 1024
-/** Base64 makes binary 4/3 larger on long-polling; the rest is packet framing. */
-const POLLING_OVERHEAD = (bytes: number) => Math.ceil((bytes * 4) / 3) + 64 * 1024
+/** The largest long-polling body for a message of `bytes`: base64 makes binary 4/3 larger, plus packet framing. */
+const pollingLimit = (bytes: number) => Math.ceil((bytes * 4) / 3) + 64 * 1024
+/** A credential that is there but cannot be a token (not a string, not a Bearer header). */
+const MALFORMED = Symbol('malformed credential')
 
 interface SocketData {
   identity: Identity | null
@@ -31,11 +33,11 @@ type EngineSocket = Parameters<Parameters<Engine['on']>[1]>[0]
 type UpgradeOptions = { headers?: HeadersInit; data: Record<string, unknown> }
 
 /** The handshake's token: `auth.token`, else `Authorization: Bearer`, else `?token=`. */
-function tokenOf(handshake: IoSocket['handshake']): string | undefined {
+function tokenOf(handshake: IoSocket['handshake']): string | undefined | typeof MALFORMED {
   const auth = handshake.auth as Record<string, unknown> | undefined
-  if (auth && 'token' in auth) return typeof auth.token === 'string' ? auth.token : '\u0000'
+  if (auth && 'token' in auth) return typeof auth.token === 'string' ? auth.token : MALFORMED
   const header = handshake.headers.authorization
-  if (header) return /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] ?? '\u0000'
+  if (header) return /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] ?? MALFORMED
   return firstOf(handshake.query.token)
 }
 
@@ -107,14 +109,16 @@ export class SocketIoGateway {
 
   constructor(private readonly dispatcher: Dispatcher) {
     const { maxMessageBytes } = dispatcher.limits
-    this.engine = new Engine({ path: SOCKET_IO_PATH, maxHttpBufferSize: POLLING_OVERHEAD(maxMessageBytes) })
+    this.engine = new Engine({ path: SOCKET_IO_PATH, maxHttpBufferSize: pollingLimit(maxMessageBytes) })
     this.io = new SocketIoServer({ serveClient: false, connectTimeout: 10_000 })
     this.io.bind(this.engine)
     this.engine.on('connection', (socket: EngineSocket, request: Request) => {
       this.addresses.set(socket, this.requestAddresses.get(request) ?? '')
     })
     this.io.use((socket, next) => {
-      this.dispatcher.identify(tokenOf(socket.handshake)).then(
+      const token = tokenOf(socket.handshake)
+      if (token === MALFORMED) return next(refusal(new InvalidTokenError(false)))
+      this.dispatcher.identify(token).then(
         (identity) => {
           socket.data.identity = identity
           next()
