@@ -7,6 +7,13 @@
  * and a change older than the session (a device that was offline sending what it did back then) is refused
  * and counted, so it can never drag the position back.
  *
+ * Which device leads: the one that made the last accepted change (`deviceId`). Only explicit actions move the
+ * session from any device: `play` and `pause` (a seek is either, with a position; another track is a `play`), and
+ * the device that makes one becomes the leader. An `update` is a position report: it is applied only from the
+ * leader (its drift corrections, or reports of where it really is). A report from any other device is ignored and
+ * counted (`ignoredCount`): a follower reports where it is as it follows, and that can be where the session was
+ * before the leader's last seek, which it must never undo.
+ *
  * Writing is throttled here, written elsewhere: a change is handed to `save` only when it matters to a
  * restored session (another track, play/pause, or a position more than DRIFT_TOLERANCE_S away from where the
  * last saved session says the listener is), at most once per SAVE_INTERVAL_MS (later ones coalesce into one
@@ -56,7 +63,7 @@ export type PlaybackEvent =
   | ({ type: 'play'; position?: number } & Change)
   /** Pause at `position`, or where the session is when it is the same track (else at 0). */
   | ({ type: 'pause'; position?: number } & Change)
-  /** A device reports where it is and whether it plays. */
+  /** A device reports where it is and whether it plays; only the leader's reports are applied. */
   | ({ type: 'update'; position: number; playing: boolean } & Change)
   /** The session as saved before this actor existed (sent once, right after it starts). */
   | { type: 'restore'; session: PlaybackSession }
@@ -79,6 +86,8 @@ export interface PlaybackContext {
   saveThrottle: 'ready' | 'cooling' | 'queued'
   /** Changes refused because they were older than the session. */
   staleCount: number
+  /** Position reports ignored because they came from a device that does not lead the session. */
+  ignoredCount: number
   /** A change was accepted since the last idle check. */
   changedSinceCheck: boolean
 }
@@ -122,6 +131,7 @@ const playbackSetup = setup({
     /** Write the session (the server queues and batches it). */
     save: (_, _params: { userId: string; session: PlaybackSession }) => {},
     countStale: assign({ staleCount: ({ context }) => context.staleCount + 1 }),
+    countIgnored: assign({ ignoredCount: ({ context }) => context.ignoredCount + 1 }),
     restore: assign(({ event }) => {
       if (event.type !== 'restore') return {}
       return { session: event.session, saved: event.session }
@@ -130,6 +140,8 @@ const playbackSetup = setup({
   guards: {
     isStale: ({ context, event }) =>
       context.session !== null && 'at' in event && event.at < context.session.updatedAt,
+    fromFollower: ({ context, event }) =>
+      event.type === 'update' && context.session !== null && event.deviceId !== context.session.deviceId,
     playsOn: ({ event }) => event.type === 'update' && event.playing,
     restoresPlaying: ({ event }) => event.type === 'restore' && event.session.playing,
     changedSinceCheck: ({ context }) => context.changedSinceCheck,
@@ -188,6 +200,7 @@ export const playbackMachine = playbackSetup
       saved: null,
       saveThrottle: 'ready',
       staleCount: 0,
+      ignoredCount: 0,
       changedSinceCheck: false,
     }),
     entry: 'armIdleCheck',
@@ -203,6 +216,7 @@ export const playbackMachine = playbackSetup
       ],
       update: [
         { guard: 'isStale', actions: 'countStale' },
+        { guard: 'fromFollower', actions: 'countIgnored' },
         {
           guard: 'playsOn',
           target: '.playing',

@@ -21,6 +21,9 @@ import { PlaybackService } from './playback/service.ts'
 import { registerPlaybackSocket } from './playback/socket.ts'
 import { SessionStore } from './playback/store.ts'
 import { RadioService } from './radio/service.ts'
+import { Dispatcher } from './realtime/dispatcher.ts'
+import { LocalRoomBroker } from './realtime/rooms.ts'
+import { SocketIoGateway } from './socketio/gateway.ts'
 import { TrackService } from './tracks/service.ts'
 import { WsGateway } from './ws/gateway.ts'
 
@@ -33,7 +36,12 @@ export interface Services {
   blobs: BlobStore
   urlSigner: UrlSigner
   registry: ActorRegistry
+  /** The realtime events of every feature, whatever the transport: handlers, validation, limits, rooms. */
+  realtime: Dispatcher
+  /** `/ws`: the dispatcher over plain WebSocket with JSON envelopes. */
   gateway: WsGateway
+  /** `/socket.io/`: the dispatcher over Socket.IO v4. */
+  socketIo: SocketIoGateway
   /** Every open SSE stream, closed together at shutdown. */
   sse: SseRegistry
   /** Sees every actor of the registry from its creation on, for the inspector. */
@@ -95,7 +103,8 @@ export async function createServices(
   const registry = new ActorRegistry()
   const inspector = new InspectionFeed(registry)
   const sse = new SseRegistry()
-  const gateway = new WsGateway(tokens)
+  // In process: one instance's rooms. A cluster would choose a shared broker here; nothing else changes.
+  const realtime = new Dispatcher(tokens, new LocalRoomBroker())
   const rateLimits = new RateLimits(redis)
   gaugeSources.actorsByKind = () => inspector.countsByKind()
   gaugeSources.transitionRatesByKind = () => inspector.transitionRates()
@@ -115,11 +124,11 @@ export async function createServices(
     audioFilesDir: config.audioFilesDir,
     limits: config.tracks,
   })
-  const livestream = new LivestreamService(config, registry, gateway)
+  const livestream = new LivestreamService(config, registry, realtime)
   const livestreamLimits = new LivestreamLimits(rateLimits, config.livestream)
-  registerLivestreamSocket(gateway, livestream, livestreamLimits)
-  const playback = new PlaybackService(registry, new SessionStore(database.db), tracks, gateway)
-  registerPlaybackSocket(gateway, playback)
+  registerLivestreamSocket(realtime, livestream, livestreamLimits)
+  const playback = new PlaybackService(registry, new SessionStore(database.db), tracks, realtime)
+  registerPlaybackSocket(realtime, playback)
   const radio = new RadioService({ config, registry, sse, db: database.db, blobs, apiKeys, rateLimits })
   return {
     config,
@@ -130,7 +139,9 @@ export async function createServices(
     urlSigner,
     registry,
     inspector,
-    gateway,
+    realtime,
+    gateway: new WsGateway(realtime),
+    socketIo: new SocketIoGateway(realtime),
     sse,
     rateLimits,
     redis,

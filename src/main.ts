@@ -88,7 +88,7 @@ async function shutdown(signal: string): Promise<void> {
   force.unref()
   // Stop accepting first; long-lived streams are closed by their owners below, so in-flight requests can finish.
   const drained = server?.stop(false)
-  services.gateway.closeAll()
+  services.realtime.closeAll()
   services.sse.closeAll()
   await closeServices(services)
   await Promise.race([drained, Bun.sleep(2000)])

@@ -87,6 +87,7 @@ export function createApp(services: Services) {
     )
     .use(livestreamPages)
     .use(services.gateway.plugin())
+    .use(services.socketIo.plugin())
   if (services.blobs instanceof LocalBlobStore) app.use(blobRoutes(services.blobs, services.urlSigner))
   elysia = app.fetch
   return app

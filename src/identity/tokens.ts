@@ -13,6 +13,16 @@ export const TOKEN_CACHE_MAX_ENTRIES = 10_000
 /** Longest a verified token is trusted without checking its signature again. */
 export const TOKEN_CACHE_MAX_AGE_MS = 60_000
 
+/** A token that does not verify (INVALID_TOKEN everywhere); `expired` says it was genuine but past its `exp`. */
+export class InvalidTokenError extends UnauthorizedError {
+  constructor(readonly expired: boolean) {
+    super('Invalid or expired token', 'INVALID_TOKEN')
+  }
+}
+
+/** Far past any real token's life: verifying with this much clock tolerance tells "expired" from "forged". */
+const ANY_EXPIRY_S = 100 * 365 * 86_400
+
 const TTL_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 }
 
 /** Parses `90`, `30s`, `15m`, `1h`, `7d` into seconds. */
@@ -59,7 +69,12 @@ export class TokenService {
     if (cached) return cached
     const payload = await this.jwt.verify(token, { algorithms: ['HS256'], requiredClaims: ['sub'] })
     if (!payload || typeof payload.sub !== 'string' || payload.sub === '') {
-      throw new UnauthorizedError('Invalid or expired token', 'INVALID_TOKEN')
+      const genuine = await this.jwt.verify(token, {
+        algorithms: ['HS256'],
+        requiredClaims: ['sub'],
+        clockTolerance: ANY_EXPIRY_S,
+      })
+      throw new InvalidTokenError(payload === false && genuine !== false)
     }
     const identity: Identity = Object.freeze({
       userId: payload.sub,

@@ -6,13 +6,15 @@ const StreamKey = t.String({ pattern: STREAM_KEY_PATTERN })
 /** Display labels only: identity always comes from the token. */
 const UserId = GuardedString({ minLength: 1, maxLength: 128 })
 const SessionId = t.String({ pattern: STREAM_KEY_PATTERN })
-/** Base64 of at most the gateway's 4 MiB frame. */
+/** Base64 of at most the dispatcher's 4 MiB message. */
 const Base64Chunk = t.String({ minLength: 1, maxLength: 6 * 1024 * 1024, pattern: '^[A-Za-z0-9+/]*={0,2}$' })
+/** The bytes themselves, as a Socket.IO binary attachment (a Buffer, ArrayBuffer or Blob on the client). */
+const BinaryChunk = t.Uint8Array({ minByteLength: 1, maxByteLength: 4 * 1024 * 1024 })
 
-/** WebSocket payloads (livestream-api.md); `streamKey` may instead come from `/ws?streamKey=`. */
+/** Realtime payloads (livestream-api.md); `streamKey` may instead come from the connection's `?streamKey=`. */
 export const SocketPayloads = {
   'start-stream': t.Object({ userId: t.Optional(UserId), streamKey: t.Optional(StreamKey) }),
-  'stream-data': t.Object({ streamKey: t.Optional(StreamKey), chunk: Base64Chunk }),
+  'stream-data': t.Object({ streamKey: t.Optional(StreamKey), chunk: t.Union([Base64Chunk, BinaryChunk]) }),
   'join-stream': t.Object({
     streamKey: t.Optional(StreamKey),
     userId: t.Optional(UserId),

@@ -22,7 +22,7 @@ import type { ActorRegistry } from '../platform/actors/registry.ts'
 import { AppError } from '../platform/errors.ts'
 import { spawnFfmpeg } from '../platform/ffmpeg-process.ts'
 import { log } from '../platform/log.ts'
-import type { WsGateway } from '../ws/gateway.ts'
+import type { Dispatcher } from '../realtime/dispatcher.ts'
 import { buildHlsArgs, segmentFileName } from './hls-args.ts'
 import { LlStreams } from './ll-streams.ts'
 import { livestreamMetrics } from './metrics.ts'
@@ -117,7 +117,7 @@ export class LivestreamService {
   constructor(
     private readonly config: Config,
     private readonly registry: ActorRegistry,
-    private readonly gateway: WsGateway,
+    private readonly realtime: Dispatcher,
     spawn?: SpawnTranscoder,
   ) {
     this.rootDir = join(config.dataDir, 'livestream')
@@ -313,7 +313,7 @@ export class LivestreamService {
   private carryOutEffects(streamKey: string, actor: LivestreamActor): void {
     const dir = this.streamDir(streamKey)
     actor.on('notify', ({ to, event, data }) => {
-      for (const id of to) this.gateway.connection(id)?.send(event, data)
+      for (const id of to) this.realtime.sendTo(id, event, data)
     })
     actor.on('playlist', ({ segments, ended }) => {
       // Written whole then renamed, so a player never reads half a playlist.

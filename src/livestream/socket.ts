@@ -2,12 +2,12 @@ import { type Static, type TSchema, t } from 'elysia'
 import { TypeCompiler } from 'elysia/type-system'
 import type { LivestreamActor } from '../../actors/livestream.machine.ts'
 import { log } from '../platform/log.ts'
-import type { WsConnection, WsGateway } from '../ws/gateway.ts'
+import type { Answer, Connection, Dispatcher } from '../realtime/dispatcher.ts'
 import { ConnectionRefusedError, type LivestreamLimits } from './limits.ts'
 import { SocketPayloads } from './model.ts'
 import { LivestreamError, type LivestreamErrorCode, LivestreamService } from './service.ts'
 
-/** The gateway feature name under which broadcasting sockets' binary frames arrive. */
+/** The dispatcher feature name under which broadcasting sockets' raw binary frames arrive. */
 export const LIVESTREAM_FEATURE = 'livestream'
 
 /** Which document code a malformed field gets: the stream id, the identity, or the media. */
@@ -18,41 +18,45 @@ const FIELD_CODES: Record<string, LivestreamErrorCode> = {
   chunk: 'MEDIA_ERROR',
 }
 
-function sendStreamError(
-  connection: WsConnection,
-  err: LivestreamError,
-  streamKey: string | undefined,
-): void {
+/** The document's `stream-error {error, code, streamKey}`; a refused connection is closed after it. */
+function streamError(err: LivestreamError, streamKey: string | undefined): Answer {
   const retryAfter = err.headers['Retry-After']
-  connection.send('stream-error', {
-    error: err.message,
-    code: err.code,
-    streamKey: streamKey ?? null,
-    ...(retryAfter ? { retryAfter: Number(retryAfter) } : {}),
-  })
+  return {
+    event: 'stream-error',
+    data: {
+      error: err.message,
+      code: err.code,
+      streamKey: streamKey ?? null,
+      ...(retryAfter ? { retryAfter: Number(retryAfter) } : {}),
+    },
+    // The connection limit counts connections opened: a refused one is closed.
+    ...(err instanceof ConnectionRefusedError
+      ? { close: { code: 1008, reason: 'livestream connection rate limit' } }
+      : {}),
+  }
 }
 
 /**
- * Registers the livestream events on the shared `/ws` gateway. Every event is registered with
- * `auth: 'optional'` and validated here, so each failure reaches the client as the document's
- * `stream-error {error, code, streamKey}` rather than the gateway's generic `error`.
+ * Registers the livestream events on the realtime dispatcher (so on `/ws` and Socket.IO alike). Every event is
+ * registered with `auth: 'optional'` and validated here, so each failure reaches the client as the document's
+ * `stream-error {error, code, streamKey}` rather than the dispatcher's generic `error`.
  */
 export function registerLivestreamSocket(
-  gateway: WsGateway,
+  dispatcher: Dispatcher,
   service: LivestreamService,
   limits: LivestreamLimits,
 ): void {
   const on = <K extends keyof typeof SocketPayloads>(
     event: K,
     handle: (
-      connection: WsConnection,
+      connection: Connection,
       data: Static<(typeof SocketPayloads)[K]>,
       streamKey: string,
-    ) => void | Promise<void>,
+    ) => Answer | undefined | Promise<Answer | undefined>,
   ) => {
     const schema: TSchema = SocketPayloads[event]
     const check = TypeCompiler.Compile(schema)
-    gateway.on(event, t.Unknown(), { auth: 'optional' }, async (connection, raw) => {
+    dispatcher.on(event, t.Unknown(), { auth: 'optional' }, async (connection, raw) => {
       const payload = (raw ?? {}) as Record<string, unknown>
       const given = typeof payload.streamKey === 'string' ? payload.streamKey : connection.query.streamKey
       try {
@@ -71,28 +75,26 @@ export function registerLivestreamSocket(
             'streamKey is required (in the data or as /ws?streamKey=): 1–64 letters, digits, - or _',
           )
         }
-        await handle(connection, payload as Static<(typeof SocketPayloads)[K]>, given)
+        return await handle(connection, payload as Static<(typeof SocketPayloads)[K]>, given)
       } catch (err) {
-        failed(connection, err, given)
+        return failed(connection, err, given)
       }
     })
   }
 
-  const failed = (connection: WsConnection, err: unknown, streamKey: string | undefined) => {
-    if (err instanceof LivestreamError) {
-      sendStreamError(connection, err, streamKey)
-      // The connection limit counts connections opened: a refused one is closed.
-      if (err instanceof ConnectionRefusedError) connection.close(1008, 'livestream connection rate limit')
-      return
-    }
+  const failed = (connection: Connection, err: unknown, streamKey: string | undefined): Answer => {
+    if (err instanceof LivestreamError) return streamError(err, streamKey)
     log.error({ err, connection: connection.id }, 'livestream socket handler failed')
-    sendStreamError(connection, new LivestreamError('CONNECTION_FAILED', 'Internal error'), streamKey)
+    return streamError(new LivestreamError('CONNECTION_FAILED', 'Internal error'), streamKey)
   }
 
   /** The identity a broadcasting event acts as; a body `userId` must match the token's. */
-  const broadcaster = (connection: WsConnection, userId: string | undefined, action: string): string => {
+  const broadcaster = (connection: Connection, userId: string | undefined, action: string): string => {
     if (!connection.identity) {
-      throw new LivestreamError('UNAUTHORIZED', `${action} needs a valid token: connect with /ws?token=<jwt>`)
+      throw new LivestreamError(
+        'UNAUTHORIZED',
+        `${action} needs a valid token: connect with /ws?token=<jwt> (Socket.IO: auth.token)`,
+      )
     }
     if (userId !== undefined && userId !== connection.identity.userId) {
       throw new LivestreamError('UNAUTHORIZED', 'userId does not match the token')
@@ -107,7 +109,7 @@ export function registerLivestreamSocket(
   }
 
   /** Checks that `connection` may send media to `actor`, attaching it as broadcaster if the stream has none. */
-  const media = async (connection: WsConnection, actor: LivestreamActor, bytes: Uint8Array) => {
+  const media = async (connection: Connection, actor: LivestreamActor, bytes: Uint8Array) => {
     const userId = broadcaster(connection, undefined, 'Sending stream data')
     const { context } = actor.getSnapshot()
     if (context.ownerId !== userId) {
@@ -135,19 +137,25 @@ export function registerLivestreamSocket(
     }
     const outcome = service.start(streamKey, userId, connection.id)
     connection.claim(LIVESTREAM_FEATURE)
-    connection.send('stream-started', {
-      streamKey,
-      status: outcome === 'created' ? 'broadcasting' : 'active',
-      message: outcome === 'created' ? 'Stream started: send WebM chunks' : 'Broadcaster reconnected',
-      playlistUrl: `/livestream/${streamKey}/stream.m3u8`,
-    })
+    return {
+      event: 'stream-started',
+      data: {
+        streamKey,
+        status: outcome === 'created' ? 'broadcasting' : 'active',
+        message: outcome === 'created' ? 'Stream started: send WebM chunks' : 'Broadcaster reconnected',
+        playlistUrl: `/livestream/${streamKey}/stream.m3u8`,
+      },
+    }
   })
 
-  on('stream-data', (connection, data, streamKey) =>
-    media(connection, existing(streamKey), Buffer.from(data.chunk, 'base64')),
-  )
+  // A chunk is base64 in JSON, or the bytes themselves as a Socket.IO binary attachment.
+  on('stream-data', async (connection, data, streamKey) => {
+    const bytes = typeof data.chunk === 'string' ? Buffer.from(data.chunk, 'base64') : data.chunk
+    await media(connection, existing(streamKey), bytes)
+    return undefined
+  })
 
-  gateway.onBinary(LIVESTREAM_FEATURE, async (connection, bytes) => {
+  dispatcher.onBinary(LIVESTREAM_FEATURE, async (connection, bytes) => {
     const actor = service.broadcastBy(connection.id)
     const streamKey = actor?.getSnapshot().context.streamKey
     try {
@@ -155,8 +163,9 @@ export function registerLivestreamSocket(
       if (!actor)
         throw new LivestreamError('STREAM_NOT_FOUND', 'This connection is not broadcasting a stream')
       await media(connection, actor, bytes)
+      return undefined
     } catch (err) {
-      failed(connection, err, streamKey)
+      return failed(connection, err, streamKey)
     }
   })
 
@@ -164,6 +173,7 @@ export function registerLivestreamSocket(
     const userId = broadcaster(connection, data.userId, 'Ending a stream')
     existing(streamKey)
     service.stop(streamKey, userId, 'ended by the broadcaster', connection.id)
+    return undefined
   })
 
   on('join-stream', (connection, data, streamKey) => {
@@ -172,13 +182,15 @@ export function registerLivestreamSocket(
       viewer: data.sessionId ?? connection.id,
       socket: connection.id,
     })
+    return undefined
   })
 
   on('leave-stream', (connection, _data, streamKey) => {
     existing(streamKey).send({ type: 'viewer.leave', socket: connection.id })
+    return undefined
   })
 
-  gateway.onClose((connection) => {
+  dispatcher.onClose((connection) => {
     limits.forget(connection.id)
     service.socketClosed(connection.id)
   })

@@ -5,7 +5,7 @@ import { registry } from '../platform/metrics.ts'
 export const playbackMetrics = {
   changes: new Counter({
     name: 'airwave_playback_changes_total',
-    help: 'Playback changes (play, pause, update) by outcome: applied, or stale (older than the session, refused)',
+    help: 'Playback changes (play, pause, update) by outcome: applied, stale (older than the session, refused) or ignored (a position report from a device that does not lead)',
     labelNames: ['outcome'] as const,
     registers: [registry],
   }),

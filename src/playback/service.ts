@@ -20,8 +20,8 @@ import {
   UnauthorizedError,
 } from '../platform/errors.ts'
 import { log } from '../platform/log.ts'
+import type { Dispatcher } from '../realtime/dispatcher.ts'
 import type { TrackCatalog } from '../tracks/catalog.ts'
-import type { WsGateway } from '../ws/gateway.ts'
 import { playbackMetrics } from './metrics.ts'
 import { type SessionView, sessionView } from './model.ts'
 import type { SessionStore } from './store.ts'
@@ -63,8 +63,11 @@ export type PlaybackChange = (
 }
 
 export interface ChangeOutcome {
-  /** False when the change was older than the session and refused. */
-  applied: boolean
+  /**
+   * `stale`: older than the session, refused; `ignored`: a position report from a device that does not lead the
+   * session (see actors/playback.machine.ts).
+   */
+  outcome: 'applied' | 'stale' | 'ignored'
   session: SessionView
 }
 
@@ -76,7 +79,7 @@ export class PlaybackService {
     private readonly registry: ActorRegistry,
     private readonly store: SessionStore,
     private readonly catalog: TrackCatalog,
-    gateway: WsGateway,
+    realtime: Dispatcher,
     private readonly now: () => number = Date.now,
   ) {
     registry.define(
@@ -84,7 +87,7 @@ export class PlaybackService {
       playbackMachine.provide({
         actions: {
           announce: (_, { userId, event, session }) =>
-            gateway.toRoom(userRoom(userId), event, this.view(userId, session)),
+            realtime.toRoom(userRoom(userId), event, this.view(userId, session)),
           save: (_, { userId, session }) => store.save(userId, session),
         },
       }),
@@ -99,7 +102,8 @@ export class PlaybackService {
 
   /**
    * Applies a change for `userId`; TrackNotFoundError (and no change) when the user cannot see the track. A change
-   * older than the session is refused (`applied: false`) and the reply is the session as it stands.
+   * older than the session is refused (`stale`), a follower's position report is `ignored`; either way the reply
+   * is the session as it stands.
    */
   async change(userId: string, change: PlaybackChange): Promise<ChangeOutcome> {
     const track = this.catalog.find(change.trackId, userId)
@@ -112,12 +116,17 @@ export class PlaybackService {
       at: timestamp === undefined ? arrived : Math.min(timestamp, arrived),
     }
     const actor = await this.actorFor(userId)
-    const staleBefore = actor.getSnapshot().context.staleCount
+    const before = actor.getSnapshot().context
     actor.send(event)
     const { context } = actor.getSnapshot()
-    const applied = context.staleCount === staleBefore
-    playbackMetrics.changes.inc({ outcome: applied ? 'applied' : 'stale' })
-    return { applied, session: this.view(userId, context.session) }
+    const outcome =
+      context.staleCount > before.staleCount
+        ? 'stale'
+        : context.ignoredCount > before.ignoredCount
+          ? 'ignored'
+          : 'applied'
+    playbackMetrics.changes.inc({ outcome })
+    return { outcome, session: this.view(userId, context.session) }
   }
 
   /** The user's session now (restored from the store if its actor is not running). */

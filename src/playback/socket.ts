@@ -1,44 +1,52 @@
 /**
- * The playback events on the shared `/ws` (personal-track-control.md). Every signed-in socket joins its user's
- * room `user_{userId}` when it connects; changes are announced there by the user's actor (`trackPlaying`,
- * `trackPaused`, `trackUpdated`), so all of the user's devices hear them and nobody else does. Each event needs
- * a token; the gateway answers anonymous sockets with an `error` event.
+ * The playback events (personal-track-control.md) on the realtime dispatcher, so on `/ws` and Socket.IO alike.
+ * Every signed-in connection joins its user's room `user_{userId}` when it connects; changes are announced there
+ * by the user's actor (`trackPlaying`, `trackPaused`, `trackUpdated`), so all of the user's devices hear them on
+ * either transport and nobody else does. Each event needs a token; the dispatcher answers anonymous connections
+ * with an `error`.
  */
 import type { Static } from 'elysia'
-import type { WsConnection, WsGateway } from '../ws/gateway.ts'
+import type { Answer, Connection, Dispatcher } from '../realtime/dispatcher.ts'
 import { SocketPayloads } from './model.ts'
 import { actingUser, type PlaybackChange, type PlaybackService, userRoom } from './service.ts'
 
-/** A client-chosen device label (`/ws?device=`), else the connection id names the device in the session. */
+/** A client-chosen device label (`?device=`), else the connection id names the device in the session. */
 const DEVICE_LABEL = /^[A-Za-z0-9_.:-]{1,64}$/
 
-function deviceOf(connection: WsConnection): string {
+function deviceOf(connection: Connection): string {
   const label = connection.query.device
   return label !== undefined && DEVICE_LABEL.test(label) ? label : connection.id
 }
 
-export function registerPlaybackSocket(gateway: WsGateway, playback: PlaybackService): void {
-  gateway.onOpen((connection) => {
-    if (connection.identity) gateway.join(connection, userRoom(connection.identity.userId))
+export function registerPlaybackSocket(dispatcher: Dispatcher, playback: PlaybackService): void {
+  dispatcher.onOpen((connection) => {
+    if (connection.identity) dispatcher.join(connection, userRoom(connection.identity.userId))
   })
 
   const on = <K extends keyof typeof SocketPayloads>(
     event: K,
-    handle: (connection: WsConnection, userId: string, data: Static<(typeof SocketPayloads)[K]>) => unknown,
+    handle: (
+      connection: Connection,
+      userId: string,
+      data: Static<(typeof SocketPayloads)[K]>,
+    ) => Promise<Answer | undefined>,
   ) => {
-    gateway.on(event, SocketPayloads[event], { auth: 'required' }, async (connection, data) => {
-      await handle(connection, actingUser(connection.identity, data.userId), data)
-    })
+    dispatcher.on(event, SocketPayloads[event], { auth: 'required' }, (connection, data) =>
+      handle(connection, actingUser(connection.identity, data.userId), data),
+    )
   }
 
-  /** The change is announced to the whole room; only a refused (stale) one is answered, to its sender alone. */
-  const change = async (connection: WsConnection, userId: string, change: PlaybackChange) => {
-    const outcome = await playback.change(userId, change)
-    if (!outcome.applied) connection.send('trackState', { ...outcome.session, stale: true })
+  /**
+   * The change is announced to the whole room. Only a refused (stale) one is answered, to its sender alone, with
+   * the session as it stands; a follower's ignored position report gets no answer (it hears the leader's).
+   */
+  const change = async (userId: string, change: PlaybackChange): Promise<Answer | undefined> => {
+    const { outcome, session } = await playback.change(userId, change)
+    return outcome === 'stale' ? { event: 'trackState', data: { ...session, stale: true } } : undefined
   }
 
   on('playTrack', (connection, userId, data) =>
-    change(connection, userId, {
+    change(userId, {
       type: 'play',
       trackId: data.trackId,
       position: data.currentTime,
@@ -48,7 +56,7 @@ export function registerPlaybackSocket(gateway: WsGateway, playback: PlaybackSer
   )
 
   on('pauseTrack', (connection, userId, data) =>
-    change(connection, userId, {
+    change(userId, {
       type: 'pause',
       trackId: data.trackId,
       position: data.currentTime,
@@ -58,7 +66,7 @@ export function registerPlaybackSocket(gateway: WsGateway, playback: PlaybackSer
   )
 
   on('updateStreaming', (connection, userId, data) =>
-    change(connection, userId, {
+    change(userId, {
       type: 'update',
       trackId: data.trackId,
       position: data.currentTime,
@@ -68,7 +76,8 @@ export function registerPlaybackSocket(gateway: WsGateway, playback: PlaybackSer
     }),
   )
 
-  on('getCurrentState', async (connection, userId) => {
-    connection.send('trackState', await playback.current(userId))
-  })
+  on('getCurrentState', async (_connection, userId) => ({
+    event: 'trackState',
+    data: await playback.current(userId),
+  }))
 }

@@ -1,16 +1,22 @@
 /**
  * Devices for test/bench/playback.bench.ts, in their own process so the server under test keeps its cores' share.
- * `users` × 2 WebSockets on `/ws` (each user's devices `d0` and `d1`); every socket sends `updateStreaming` once a
- * second, the sends spread evenly over the second. Each update carries a per-socket sequence number as its
- * `currentTime` (one second of playback per second); latency is the time from the send on one device to the
- * `trackUpdated` carrying it arriving on the same user's other device, on this process's clock. Prints one JSON line.
+ * `users` × 2 connections on `/ws` or on Socket.IO (socket.io-client over WebSocket), each user's devices `d0` and
+ * `d1`. `d0` plays first, so it leads the session; then every device sends `updateStreaming` once a second, the sends
+ * spread evenly over the second, as the documents' client does on every timeupdate. The leader's updates carry a
+ * per-socket sequence number as their `currentTime` (one second of playback per second) and are announced to both
+ * devices; the follower's are ignored by the session (they never undo the leader's). Latency is the time from the
+ * leader's send to the `trackUpdated` carrying it arriving on the follower, on this process's clock; the client's
+ * own event-loop lag is reported beside it, so a tail the client made itself is not taken for the server's. Prints
+ * one JSON line.
  */
+import { io } from 'socket.io-client'
 import { TokenService } from '../../src/identity/tokens.ts'
 import { LatencyHistogram } from './support.ts'
 
 interface Options {
   /** `http://127.0.0.1:port` */
   base: string
+  transport: 'ws' | 'socket.io'
   users: number
   seconds: number
   trackId: string
@@ -19,17 +25,27 @@ interface Options {
 
 const options = JSON.parse(process.argv[2] ?? '{}') as Options
 const DEVICES = 2
+const LEADER = 0
 const latency = new LatencyHistogram()
+/** How late this process's own 5 ms ticks ran during the load: a latency tail the client made itself shows here. */
+const clientLag = new LatencyHistogram()
+
+/** One device's connection, whatever the transport. */
+interface Link {
+  send(event: string, data: unknown): void
+  readonly open: boolean
+  close(): void
+}
 
 interface Device {
   user: number
   device: number
-  ws: WebSocket
+  link: Link
   ready: boolean
-  /** Send time of each sequence number this device sent, until the other device hears it. */
+  /** Send time of each sequence number the leader sent, until the follower hears it. */
   sentAt: Map<number, number>
   sent: number
-  /** Updates from the other device that arrived here. */
+  /** Leader updates that arrived on this (follower) device. */
   heard: number
   errors: number
 }
@@ -37,9 +53,7 @@ interface Device {
 const devices: Device[] = []
 const tokens = new TokenService(options.jwtSecret)
 
-function onMessage(device: Device, raw: string): void {
-  const at = performance.now()
-  const { event, data } = JSON.parse(raw) as { event: string; data: Record<string, unknown> }
+function onEvent(device: Device, event: string, data: Record<string, unknown>, at: number): void {
   if (event === 'trackState') {
     device.ready = true
     return
@@ -48,34 +62,90 @@ function onMessage(device: Device, raw: string): void {
     device.errors++
     return
   }
-  if (event !== 'trackUpdated') return
-  const from = data.deviceId === 'd0' ? 0 : 1
-  if (from === device.device) return
-  const sender = devices[device.user * DEVICES + from]
+  if (event !== 'trackUpdated' || device.device === LEADER) return
+  const leader = devices[device.user * DEVICES + LEADER]
   const sequence = Math.round(Number(data.currentTime))
-  const sent = sender?.sentAt.get(sequence)
-  if (!sender || sent === undefined) return
-  sender.sentAt.delete(sequence)
+  const sent = leader?.sentAt.get(sequence)
+  if (!leader || sent === undefined) return
+  leader.sentAt.delete(sequence)
   device.heard++
   latency.record(at - sent)
 }
 
+type Receive = (event: string, data: Record<string, unknown>, at: number) => void
+/** Opens one device's connection; `opened` settles once it is open (or failed). */
+type Connect = (
+  token: string,
+  query: { user: string; device: string },
+  receive: Receive,
+) => { link: Link; opened: Promise<void> }
+
+const wsLink: Connect = (token, query, receive) => {
+  const url = new URL('/ws', options.base.replace(/^http/, 'ws'))
+  url.searchParams.set('token', token)
+  // `user` is for the floor, which has no tokens.
+  url.searchParams.set('user', query.user)
+  url.searchParams.set('device', query.device)
+  const ws = new WebSocket(url)
+  ws.onmessage = (m) => {
+    const at = performance.now()
+    const { event, data } = JSON.parse(String(m.data)) as { event: string; data: Record<string, unknown> }
+    receive(event, data, at)
+  }
+  const opened = new Promise<void>((resolve) => {
+    ws.onopen = () => resolve()
+    ws.onerror = () => resolve()
+  })
+  const link: Link = {
+    send: (event, data) => ws.send(JSON.stringify({ event, data })),
+    get open() {
+      return ws.readyState === WebSocket.OPEN
+    },
+    close: () => ws.close(),
+  }
+  return { link, opened }
+}
+
+const socketIoLink: Connect = (token, query, receive) => {
+  const socket = io(options.base, {
+    transports: ['websocket'],
+    auth: { token },
+    query,
+    forceNew: true,
+    reconnection: false,
+  })
+  socket.onAny((event: string, data: Record<string, unknown>) => receive(event, data, performance.now()))
+  const opened = new Promise<void>((resolve) => {
+    socket.on('connect', () => resolve())
+    socket.on('connect_error', () => resolve())
+  })
+  const link: Link = {
+    send: (event, data) => socket.emit(event, data),
+    get open() {
+      return socket.connected
+    },
+    close: () => socket.disconnect(),
+  }
+  return { link, opened }
+}
+
 async function connect(): Promise<void> {
   const BATCH = 200
+  const open = options.transport === 'socket.io' ? socketIoLink : wsLink
   for (let user = 0; user < options.users; user += BATCH / DEVICES) {
     const opening: Promise<void>[] = []
     for (let u = user; u < Math.min(options.users, user + BATCH / DEVICES); u++) {
       const token = await tokens.sign({ userId: `bench-user-${u}` }, 3600)
       for (let d = 0; d < DEVICES; d++) {
-        const url = new URL('/ws', options.base.replace(/^http/, 'ws'))
-        url.searchParams.set('token', token)
-        url.searchParams.set('device', `d${d}`)
-        url.searchParams.set('user', `bench-user-${u}`)
-        const ws = new WebSocket(url)
+        const { link, opened } = open(
+          token,
+          { user: `bench-user-${u}`, device: `d${d}` },
+          (event, data, at) => onEvent(device, event, data, at),
+        )
         const device: Device = {
           user: u,
           device: d,
-          ws,
+          link,
           ready: false,
           sentAt: new Map(),
           sent: 0,
@@ -83,14 +153,9 @@ async function connect(): Promise<void> {
           errors: 0,
         }
         devices.push(device)
-        ws.onmessage = (m) => onMessage(device, String(m.data))
         opening.push(
-          new Promise((resolve) => {
-            ws.onopen = () => {
-              ws.send(JSON.stringify({ event: 'getCurrentState', data: {} }))
-              resolve()
-            }
-            ws.onerror = () => resolve()
+          opened.then(() => {
+            if (link.open) link.send('getCurrentState', {})
           }),
         )
       }
@@ -99,6 +164,11 @@ async function connect(): Promise<void> {
   }
   const deadline = Date.now() + 60_000
   while (devices.some((d) => !d.ready) && Date.now() < deadline) await Bun.sleep(50)
+  // The leader starts the track: an explicit action, which makes it lead its user's session.
+  for (const d of devices) {
+    if (d.device === LEADER) d.link.send('playTrack', { trackId: options.trackId, currentTime: 0 })
+  }
+  await Bun.sleep(1000)
 }
 
 /** Every device sends once a second for `seconds`, in 100 slots of 10 ms so the sends are spread evenly. */
@@ -109,26 +179,35 @@ async function load(): Promise<void> {
   for (let tick = 0; tick < options.seconds * SLOTS; tick++) {
     const due = start + tick * SLOT_MS - performance.now()
     if (due > 0) await Bun.sleep(due)
-    const sequence = Math.floor(tick / SLOTS)
+    const sequence = 1 + Math.floor(tick / SLOTS)
     for (let i = tick % SLOTS; i < devices.length; i += SLOTS) {
       const device = devices[i] as Device
-      if (device.ws.readyState !== WebSocket.OPEN) continue
-      device.sentAt.set(sequence, performance.now())
-      device.ws.send(
-        JSON.stringify({
-          event: 'updateStreaming',
-          data: { trackId: options.trackId, currentTime: sequence, isPlaying: true },
-        }),
-      )
-      device.sent++
+      if (!device.link.open) continue
+      if (device.device === LEADER) {
+        device.sentAt.set(sequence, performance.now())
+        device.sent++
+      }
+      device.link.send('updateStreaming', {
+        trackId: options.trackId,
+        currentTime: sequence,
+        isPlaying: true,
+      })
     }
   }
 }
 
 await connect()
 const connected = devices.filter((d) => d.ready).length
-console.error(`client: ${connected}/${options.users * DEVICES} sockets ready`)
+console.error(`client (${options.transport}): ${connected}/${options.users * DEVICES} sockets ready`)
+const TICK_MS = 5
+let lastTick = performance.now()
+const lagProbe = setInterval(() => {
+  const now = performance.now()
+  clientLag.record(Math.max(0, now - lastTick - TICK_MS))
+  lastTick = now
+}, TICK_MS)
 await load()
+clearInterval(lagProbe)
 await Bun.sleep(2000)
 let sent = 0
 let heard = 0
@@ -137,7 +216,7 @@ for (const d of devices) {
   sent += d.sent
   heard += d.heard
   errors += d.errors
-  d.ws.close()
+  d.link.close()
 }
 console.log(
   JSON.stringify({
@@ -149,6 +228,8 @@ console.log(
     p50: latency.percentile(0.5),
     p99: latency.percentile(0.99),
     max: latency.percentile(1),
+    clientLagP99: clientLag.percentile(0.99),
+    clientLagMax: clientLag.percentile(1),
   }),
 )
 process.exit(0)

@@ -119,14 +119,14 @@ describe('playback machine', () => {
     expect(h.session()).toMatchObject({ trackId: 'song-b', position: 0, playing: true })
   })
 
-  test('updates move the session and decide play or pause; each is announced as trackUpdated', () => {
+  test("the leader's updates move the session and decide play or pause; each is announced as trackUpdated", () => {
     const h = harness()
     h.update(50, true)
     expect(h.state()).toBe('playing')
     h.clock.increment(1000)
-    h.update(51, false, { deviceId: 'laptop' })
+    h.update(51, false)
     expect(h.state()).toBe('paused')
-    expect(h.session()).toMatchObject({ position: 51, playing: false, deviceId: 'laptop' })
+    expect(h.session()).toMatchObject({ position: 51, playing: false, deviceId: 'phone' })
     expect(h.announced.map((a) => a.event)).toEqual(['trackUpdated', 'trackUpdated'])
   })
 
@@ -145,18 +145,54 @@ describe('playback machine', () => {
     expect(h.saved).toHaveLength(1)
   })
 
-  test('last write wins by update time, whichever device made it', () => {
+  test('explicit actions: the newest by time wins, whichever device made it, and that device leads', () => {
     const h = harness()
     h.play(10, { deviceId: 'phone' })
     h.clock.increment(3000)
-    // Both devices changed it at T0 + 2 s and T0 + 3 s; the later one arrives first.
-    h.update(60, true, { deviceId: 'laptop', at: T0 + 3000 })
-    h.update(40, true, { deviceId: 'phone', at: T0 + 2000 })
+    // Both devices acted at T0 + 2 s and T0 + 3 s; the later one arrives first.
+    h.play(60, { deviceId: 'laptop', at: T0 + 3000 })
+    h.play(40, { deviceId: 'phone', at: T0 + 2000 })
     expect(h.session()).toMatchObject({ position: 60, deviceId: 'laptop', updatedAt: T0 + 3000 })
-    // The same update time: the later arrival wins.
-    h.update(70, false, { deviceId: 'phone', at: T0 + 3000 })
+    // The same time: the later arrival wins.
+    h.pause(70, { deviceId: 'phone', at: T0 + 3000 })
     expect(h.session()).toMatchObject({ position: 70, playing: false, deviceId: 'phone' })
     expect(h.state()).toBe('paused')
+  })
+
+  test("a follower's position reports never undo the leader's seek; they are ignored and counted", () => {
+    const h = harness()
+    h.play(10, { deviceId: 'laptop' })
+    h.clock.increment(7000)
+    // The phone follows at 17 s and reports it; the laptop seeks to 200 s; the phone's next reports, sent before
+    // it heard of the seek, arrive after it.
+    h.update(17, true, { deviceId: 'phone' })
+    h.play(200, { deviceId: 'laptop' })
+    h.clock.increment(250)
+    h.update(17.25, true, { deviceId: 'phone' })
+    h.clock.increment(250)
+    h.update(17.5, false, { deviceId: 'phone', trackId: 'song-b' })
+    expect(h.session()).toMatchObject({ trackId: 'song-a', position: 200, playing: true, deviceId: 'laptop' })
+    expect(h.position()).toBe(200.5)
+    expect(h.state()).toBe('playing')
+    expect(h.actor.getSnapshot().context.ignoredCount).toBe(3)
+    expect(h.announced.map((a) => a.event)).toEqual(['trackPlaying', 'trackPlaying'])
+    // The leader's own reports still correct the session (e.g. it buffered).
+    h.update(199, true, { deviceId: 'laptop' })
+    expect(h.session()).toMatchObject({ position: 199, deviceId: 'laptop' })
+    // An explicit action hands the lead over: from now on the phone's reports count, the laptop's do not.
+    h.clock.increment(1000)
+    h.pause(120, { deviceId: 'phone' })
+    h.update(500, true, { deviceId: 'laptop' })
+    h.update(121, false, { deviceId: 'phone' })
+    expect(h.session()).toMatchObject({ position: 121, playing: false, deviceId: 'phone' })
+    expect(h.actor.getSnapshot().context.ignoredCount).toBe(4)
+  })
+
+  test('with no session yet, the first report from any device starts it and makes that device lead', () => {
+    const h = harness()
+    h.update(5, true, { deviceId: 'tv' })
+    h.update(9, true, { deviceId: 'phone' })
+    expect(h.session()).toMatchObject({ position: 5, deviceId: 'tv' })
   })
 
   test('straight playback writes once; updates that agree with the saved session write nothing', () => {

@@ -90,16 +90,18 @@ describe('playback sessions against the real server', () => {
         expect(frame.data.currentTime).toBe(12)
       }
 
-      d.aliceLaptop.emit('updateStreaming', { trackId: tracks.a, currentTime: 9.5, isPlaying: false })
-      const updated = await d.alicePhone.nextEvent('trackUpdated')
-      expectSession(updated.data, { trackId: tracks.a, isPlaying: false, deviceId: 'alice-laptop' })
+      // The phone leads (it played): the laptop's position report is ignored, the phone's moves the session.
+      d.aliceLaptop.emit('updateStreaming', { trackId: tracks.a, currentTime: 30, isPlaying: true })
+      d.alicePhone.emit('updateStreaming', { trackId: tracks.a, currentTime: 9.5, isPlaying: false })
+      const updated = await d.aliceLaptop.nextEvent('trackUpdated')
+      expectSession(updated.data, { trackId: tracks.a, isPlaying: false, deviceId: 'alice-phone' })
       expect(updated.data.currentTime).toBe(9.5)
 
       await Promise.all([d.alicePhone, d.aliceLaptop, d.bobPhone, d.bobLaptop].map(settled))
       for (const socket of [d.alicePhone, d.aliceLaptop]) {
         expect(sessionEvents(socket).map((f) => [f.event, f.data.trackId, f.data.deviceId])).toEqual([
           ['trackPlaying', tracks.a, 'alice-phone'],
-          ['trackUpdated', tracks.a, 'alice-laptop'],
+          ['trackUpdated', tracks.a, 'alice-phone'],
         ])
       }
       for (const socket of [d.bobPhone, d.bobLaptop]) {
@@ -109,7 +111,7 @@ describe('playback sessions against the real server', () => {
       }
       // getCurrentState answers each user with their own session, only to the socket that asked.
       const aliceState = await d.aliceLaptop.request('getCurrentState', {}, 'trackState')
-      expectSession(aliceState.data, { trackId: tracks.a, isPlaying: false, deviceId: 'alice-laptop' })
+      expectSession(aliceState.data, { trackId: tracks.a, isPlaying: false, deviceId: 'alice-phone' })
       expect(aliceState.data.currentTime).toBe(9.5)
       const bobState = await d.bobPhone.request('getCurrentState', { userId: 'bob' }, 'trackState')
       expectSession(bobState.data, { trackId: tracks.b, isPlaying: false, deviceId: 'bob-laptop' })

@@ -5,9 +5,10 @@ import { openDatabase } from '../../src/platform/db/index.ts'
 import { ServiceUnavailableError } from '../../src/platform/errors.ts'
 import { PLAYBACK_KIND, PlaybackService, TrackNotFoundError } from '../../src/playback/service.ts'
 import { SessionStore } from '../../src/playback/store.ts'
+import { Dispatcher } from '../../src/realtime/dispatcher.ts'
+import { LocalRoomBroker } from '../../src/realtime/rooms.ts'
 import type { Track, TrackCatalog } from '../../src/tracks/catalog.ts'
 import { trackJson } from '../../src/tracks/model.ts'
-import { WsGateway } from '../../src/ws/gateway.ts'
 
 const track = (id: string, ownerId: string | null): Track => ({
   id,
@@ -38,7 +39,7 @@ const service = new PlaybackService(
   registry,
   store,
   catalog,
-  new WsGateway(new TokenService('service-test-secret-0123456789')),
+  new Dispatcher(new TokenService('service-test-secret-0123456789'), new LocalRoomBroker()),
 )
 afterAll(async () => {
   await registry.shutdown()
@@ -49,7 +50,7 @@ afterAll(async () => {
 describe('playback service', () => {
   test("a user's own upload and the library play; someone else's upload is TRACK_NOT_FOUND and changes nothing", async () => {
     const mine = await service.change('alice', { type: 'play', trackId: 'alice-upload', deviceId: 'phone' })
-    expect(mine).toMatchObject({ applied: true, session: { trackId: 'alice-upload', isPlaying: true } })
+    expect(mine).toMatchObject({ outcome: 'applied', session: { trackId: 'alice-upload', isPlaying: true } })
     expect(mine.session.track).toEqual(trackJson(TRACKS[1] as Track))
     const before = await service.current('alice')
     await expect(
@@ -67,8 +68,8 @@ describe('playback service', () => {
     const after = await service.current('alice')
     expect({ ...after, currentTime: 0 }).toEqual({ ...before, currentTime: 0 })
     expect(
-      (await service.change('bob', { type: 'play', trackId: 'library-song', deviceId: 'tv' })).applied,
-    ).toBe(true)
+      (await service.change('bob', { type: 'play', trackId: 'library-song', deviceId: 'tv' })).outcome,
+    ).toBe('applied')
   })
 
   test('concurrent first requests of a user restore one actor from the store and apply in order', async () => {
@@ -106,7 +107,7 @@ describe('playback service', () => {
       otherRegistry,
       failing,
       catalog,
-      new WsGateway(new TokenService('service-test-secret-0123456789')),
+      new Dispatcher(new TokenService('service-test-secret-0123456789'), new LocalRoomBroker()),
     )
     const refused = offline.current('dave')
     await expect(refused).rejects.toBeInstanceOf(ServiceUnavailableError)

@@ -35,7 +35,7 @@ export async function startInProcessApp(env: Record<string, string> = {}): Promi
     token: (sub, options = {}) => services.tokens.sign({ userId: sub, role: options.role }, 3600),
     async close() {
       services.sse.closeAll()
-      services.gateway.closeAll()
+      services.realtime.closeAll()
       await app.stop(true)
       await closeServices(services)
       data.remove()

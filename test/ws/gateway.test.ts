@@ -2,43 +2,49 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { Elysia, t } from 'elysia'
 import { TokenService } from '../../src/identity/tokens.ts'
 import { BadRequestError } from '../../src/platform/errors.ts'
-import { CLOSE_INVALID_TOKEN, type WsConnection, WsGateway } from '../../src/ws/gateway.ts'
+import { Dispatcher } from '../../src/realtime/dispatcher.ts'
+import { LocalRoomBroker } from '../../src/realtime/rooms.ts'
+import { CLOSE_INVALID_TOKEN, WsGateway } from '../../src/ws/gateway.ts'
 
 const tokens = new TokenService('gateway-test-secret-0123456789')
-const gateway = new WsGateway(tokens, {
+const dispatcher = new Dispatcher(tokens, new LocalRoomBroker(), {
   maxMessageBytes: 64 * 1024,
   messagesPerSecond: 20,
   maxBufferedBytes: 1 << 20,
 })
+const gateway = new WsGateway(dispatcher)
 const binary: Array<{ user: string | undefined; bytes: number }> = []
 const closed: string[] = []
 
-gateway.on('echo', t.Object({ text: t.String({ maxLength: 100 }) }), { auth: 'optional' }, (c, data) => {
-  c.send('echoed', { text: data.text, userId: c.identity?.userId ?? null })
-})
-gateway.on('whoami', t.Object({}), { auth: 'required' }, (c) => {
-  c.send('me', { userId: c.identity?.userId })
-})
-gateway.on('broadcast', t.Object({}), { auth: 'required' }, (c) => {
+dispatcher.on('echo', t.Object({ text: t.String({ maxLength: 100 }) }), { auth: 'optional' }, (c, data) => ({
+  event: 'echoed',
+  data: { text: data.text, userId: c.identity?.userId ?? null },
+}))
+dispatcher.on('whoami', t.Object({}), { auth: 'required' }, (c) => ({
+  event: 'me',
+  data: { userId: c.identity?.userId },
+}))
+dispatcher.on('broadcast', t.Object({}), { auth: 'required' }, (c) => {
   c.claim('test-stream')
-  c.send('claimed', {})
+  return { event: 'claimed', data: {} }
 })
-gateway.on('fail', t.Object({}), { auth: 'optional' }, () => {
+dispatcher.on('fail', t.Object({}), { auth: 'optional' }, () => {
   throw new BadRequestError('nope', 'TEST_FAILURE')
 })
-gateway.onBinary('test-stream', (c: WsConnection, bytes) => {
+dispatcher.onBinary('test-stream', async (c, bytes) => {
   binary.push({ user: c.identity?.userId, bytes: bytes.byteLength })
-  c.send('got-bytes', { bytes: bytes.byteLength })
+  return { event: 'got-bytes', data: { bytes: bytes.byteLength } }
 })
-gateway.onClose((c) => closed.push(c.id))
+dispatcher.onClose((c) => closed.push(c.id))
 const opened: Array<string | null> = []
-gateway.onOpen((c) => {
+dispatcher.onOpen((c) => {
   opened.push(c.identity?.userId ?? null)
-  if (c.identity) gateway.join(c, `user:${c.identity.userId}`)
+  if (c.identity) dispatcher.join(c, `user:${c.identity.userId}`)
 })
-gateway.on('shout', t.Object({ text: t.String() }), { auth: 'required' }, (c, data) => {
-  const sent = gateway.toRoom(`user:${c.identity?.userId}`, 'shouted', { text: data.text })
-  c.send('shout-sent', { sent })
+// A push to the room, then the answer: the sender hears both, in that order.
+dispatcher.on('shout', t.Object({ text: t.String() }), { auth: 'required' }, (c, data) => {
+  const sent = dispatcher.toRoom(`user:${c.identity?.userId}`, 'shouted', { text: data.text })
+  return { event: 'shout-sent', data: { sent } }
 })
 
 let app: Elysia
@@ -225,6 +231,6 @@ describe('WebSocket gateway /ws', () => {
     const deadline = Date.now() + 2000
     while (closed.length === before && Date.now() < deadline) await Bun.sleep(10)
     expect(closed.length).toBe(before + 1)
-    expect(gateway.connectionCount).toBe(0)
+    expect(dispatcher.connectionCount).toBe(0)
   })
 })
