@@ -184,7 +184,8 @@ for (const database of databases) {
     for (const surface of messageSurfaces) {
       test(`${surface.name}: hostile connection parameters, envelopes, text and binary frames`, async () => {
         // A case sends 1–8 messages (about 5 with its connection); SOCKETS of them at once.
-        const runs = Math.ceil((perDatabase * MESSAGE_SHARE) / (SOCKETS * 5))
+        const share = MESSAGE_SHARE / messageSurfaces.length
+        const runs = Math.ceil((perDatabase * share) / (SOCKETS * 5))
         const cases = fc.array(messageCase(credentials, target.ids), {
           minLength: SOCKETS,
           maxLength: SOCKETS,

@@ -1,9 +1,10 @@
 /**
- * Surfaces that carry `{event, data}` messages rather than requests: `/ws` today; a Socket.IO surface is another
- * `MessageSurface` (connect with a query, emit events, collect what comes back, close) added to `messageSurfaces`,
- * and the same cases and invariants then cover it.
+ * Surfaces that carry `{event, data}` messages rather than requests: `/ws` and Socket.IO (`/socket.io/`), both
+ * adapters of the one realtime dispatcher. Each is a `MessageSurface` (connect with a query, send events, collect
+ * what comes back, close); the same cases and invariants cover every entry of `messageSurfaces`.
  */
 import fc from 'fast-check'
+import { io } from 'socket.io-client'
 import { SocketPayloads as livestreamPayloads } from '../../src/livestream/model.ts'
 import { SocketPayloads as playbackPayloads } from '../../src/playback/model.ts'
 import { fromSchema, hostileText, type JsonSchema, plausibleValue } from './hostile.ts'
@@ -152,5 +153,56 @@ export const webSocketSurface: MessageSurface = {
   },
 }
 
+/**
+ * Socket.IO v4 through socket.io-client over WebSocket: the token in the handshake's `auth`, the rest of the query
+ * in its query string; events are emitted as they are, raw text as the data of an event named by it, binary bytes
+ * as a `stream-data` attachment.
+ */
+export const socketIoSurface: MessageSurface = {
+  name: 'socket.io',
+  exchange(baseUrl, testCase, timeoutMs) {
+    const { token, ...hostile } = testCase.query
+    // socket.io-client percent-encodes the query itself and throws on a lone surrogate: send U+FFFD instead, which
+    // the server must refuse just the same.
+    const query = Object.fromEntries(
+      Object.entries(hostile).map(([key, value]) => [key, value.toWellFormed()]),
+    )
+    const outcome: MessageOutcome = { opened: false, frames: [] }
+    return new Promise((resolve) => {
+      const socket = io(baseUrl, {
+        reconnection: false,
+        forceNew: true,
+        transports: ['websocket'],
+        auth: token === undefined ? {} : { token },
+        query,
+      })
+      const finish = () => {
+        clearTimeout(timer)
+        socket.disconnect()
+        resolve(outcome)
+      }
+      const timer = setTimeout(finish, timeoutMs)
+      socket.onAny((event: string, data: unknown) => {
+        outcome.frames.push({ event, data })
+        const message = (data as { message?: unknown } | null)?.message
+        if (event === 'error' && typeof message === 'string' && message.includes(SYNC_EVENT))
+          setTimeout(finish, 25)
+      })
+      // A refused handshake (a hostile query, a bad token) is an answer, not a fault.
+      socket.on('connect_error', finish)
+      socket.on('disconnect', finish)
+      socket.on('connect', () => {
+        outcome.opened = true
+        for (const message of testCase.messages) {
+          if (message.kind === 'event') socket.emit(message.event, message.data)
+          else if (message.kind === 'text') socket.emit(message.text.slice(0, 64) || 'text', message.text)
+          else socket.emit('stream-data', message.bytes)
+        }
+        socket.emit(SYNC_EVENT, {})
+      })
+    })
+  },
+}
+
 /** Every message surface the suite fuzzes. */
-export const messageSurfaces: MessageSurface[] = [webSocketSurface]
+export const messageSurfaces: MessageSurface[] = [webSocketSurface, socketIoSurface]
