@@ -4,10 +4,9 @@
  * U+FFFD standing for bytes that were not UTF-8, control characters, absurd lengths) is refused here with a 4xx,
  * so it never reaches the database (PostgreSQL refuses NUL bytes outright), the blob store or the file system.
  *
- * Used by the app's global hooks (`inputGuard`: URL and headers on every request, parsed bodies before validation),
- * by the routes Bun serves ahead of Elysia (src/http/native-route.ts), by the body readers routes with
- * `parse: 'none'` use (src/http/json-body.ts, src/http/multipart-upload.ts) and, through `GuardedString`, by the
- * WebSocket message schemas. Each refusal is a typed error; src/http/error-handler.ts gives it the surface's shape.
+ * Used by the app's global hook (`inputGuard`: URL and headers of every request), by the routes Bun serves ahead of
+ * Elysia (src/http/native-route.ts), by the body readers routes with `parse: 'none'` use (src/http/json-body.ts,
+ * src/http/multipart-upload.ts) and, through `GuardedString`, by the body and realtime message schemas. Each refusal is a typed error; src/http/error-handler.ts gives it the surface's shape.
  */
 import { Elysia, t } from 'elysia'
 import { FormatRegistry } from 'elysia/type-system'
@@ -193,21 +192,21 @@ export function decodeUtf8(bytes: Uint8Array, where = 'body'): string {
   }
 }
 
-const GUARDED_TEXT_FORMAT = 'airwave-guarded-text'
+/** The JSON Schema `format` of `GuardedString` (test/fuzz checks every documented body string has it or a pattern). */
+export const GUARDED_TEXT_FORMAT = 'airwave-guarded-text'
 FormatRegistry.Set(GUARDED_TEXT_FORMAT, isGuardedText)
 
 /**
  * `t.String` whose value must pass the guard (no NUL, lone surrogate, U+FFFD or control character but tab and line
- * breaks): for message schemas the HTTP hooks do not see, such as the WebSocket events'.
+ * breaks): every free-text string in a body or realtime message schema. (Bodies Elysia parses are checked through
+ * their schemas rather than by a hook: a global hook that reads `body` makes Elysia parse the body of every route,
+ * including those that read their own and those that ignore it, whatever its size.)
  */
 export function GuardedString(options: Omit<Parameters<typeof t.String>[0] & object, 'format'> = {}) {
   return t.String({ ...options, format: GUARDED_TEXT_FORMAT })
 }
 
-/**
- * The global hooks: the URL and headers of every request before routing, and a parsed body before the route's
- * schema validates it. Mount it right after the error handler so nothing runs before it.
- */
-export const inputGuard = new Elysia({ name: 'input-guard' })
-  .onRequest(({ request }) => guardRequest(request))
-  .onTransform({ as: 'global' }, ({ body }) => guardBody(body))
+/** The global hook: the URL and headers of every request, before routing. Mount it right after the error handler. */
+export const inputGuard = new Elysia({ name: 'input-guard' }).onRequest(({ request }) =>
+  guardRequest(request),
+)

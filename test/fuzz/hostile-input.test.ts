@@ -20,7 +20,7 @@ import { tempDir } from '../support/tmp.ts'
 import { tinyWav } from './hostile.ts'
 import { type Credentials, type FuzzTarget, httpCase, httpViolations, sendHttp } from './http-surface.ts'
 import { messageCase, messageSurfaces, messageViolations } from './message-surfaces.ts'
-import { type DocumentedRoute, documentedRoutes, routeName } from './openapi-routes.ts'
+import { type DocumentedRoute, documentedRoutes, routeName, unguardedStrings } from './openapi-routes.ts'
 import { openSse, SSE_PATHS, sseCase, sseViolations } from './sse-surface.ts'
 import { expectVictimUnchanged, seedVictim, type Victim } from './victim.ts'
 
@@ -154,6 +154,13 @@ for (const database of databases) {
       await server?.stop()
       await postgres?.drop()
       library.remove()
+    })
+
+    test('every free-text string of every documented body is a GuardedString (Elysia checks bodies by schema)', () => {
+      const unguarded = [...routes.entries()].flatMap(([name, route]) =>
+        unguardedStrings(route.body).map((path) => `${name}: ${path}`),
+      )
+      expect(unguarded).toEqual([])
     })
 
     test('HTTP: every documented route, hostile ids, queries, headers and bodies', async () => {

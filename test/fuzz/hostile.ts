@@ -373,6 +373,8 @@ export interface JsonSchema {
   maximum?: number
   minLength?: number
   maxLength?: number
+  format?: string
+  pattern?: string
 }
 
 /** Values for `schema`: often valid (so handlers run), often hostile (so the guard and validation are tested). */

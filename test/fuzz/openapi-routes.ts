@@ -51,3 +51,29 @@ export async function documentedRoutes(baseUrl: string): Promise<DocumentedRoute
 export function routeName(route: Pick<DocumentedRoute, 'method' | 'template'>): string {
   return `${route.method} ${route.template}`
 }
+
+/**
+ * Paths (e.g. `body.userId`) of the strings in `schema` that nothing constrains: no `format` (a `GuardedString`, or
+ * one of Elysia's strict ones such as `integer` for numbers sent as text), no `pattern`, `enum` or `const`. A body
+ * Elysia parses is only checked through its schema.
+ */
+export function unguardedStrings(schema: JsonSchema | undefined, path = 'body'): string[] {
+  if (!schema) return []
+  const types = Array.isArray(schema.type) ? schema.type : [schema.type]
+  const own =
+    types.includes('string') &&
+    schema.format === undefined &&
+    schema.pattern === undefined &&
+    schema.enum === undefined &&
+    schema.const === undefined
+      ? [path]
+      : []
+  return [
+    ...own,
+    ...Object.entries(schema.properties ?? {}).flatMap(([key, child]) =>
+      unguardedStrings(child, `${path}.${key}`),
+    ),
+    ...unguardedStrings(schema.items, `${path}[]`),
+    ...(schema.anyOf ?? []).flatMap((child) => unguardedStrings(child, path)),
+  ]
+}
