@@ -8,6 +8,7 @@ import { callRoutes } from './calls/routes.ts'
 import { healthRoutes } from './health/routes.ts'
 import { corsPlugin, corsPolicy } from './http/cors.ts'
 import { errorHandler } from './http/error-handler.ts'
+import { inputGuard } from './http/input-guard.ts'
 import type { Fetch } from './http/native-route.ts'
 import { requestLog } from './http/request-log.ts'
 import { apiKeyRoutes } from './identity/routes.ts'
@@ -38,6 +39,7 @@ export function createApp(services: Services) {
   })
   const app = new Elysia({ serve: { routes: streamRoutes } })
     .use(errorHandler)
+    .use(inputGuard)
     .use(requestLog)
     .use(corsPlugin(cors))
     .use(

@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { OpusChunk } from '../../actors/transmission.machine.ts'
 import type { CallConfig } from '../config.ts'
 import type { ApiKeyService, KeyGrant } from '../identity/api-keys.ts'
+import { outageUnlessInvalidValue } from '../platform/db/faults.ts'
 import { AppError, ServiceUnavailableError, UnsupportedMediaTypeError } from '../platform/errors.ts'
 import { UnreadableAudioError } from '../platform/ffprobe.ts'
 import { log } from '../platform/log.ts'
@@ -76,8 +77,13 @@ export class CallService {
     try {
       grant = key ? await this.deps.apiKeys.grant(key) : null
     } catch (err) {
-      log.error({ err }, 'API key check failed')
-      throw new ServiceUnavailableError('API key check unavailable; retry shortly', 'KEY_CHECK_UNAVAILABLE')
+      throw outageUnlessInvalidValue(err, () => {
+        log.error({ err }, 'API key check failed')
+        return new ServiceUnavailableError(
+          'API key check unavailable; retry shortly',
+          'KEY_CHECK_UNAVAILABLE',
+        )
+      })
     }
     if (!grant) throw new CallKeyRefused('invalid-key', system, talkgroup)
     const inScope =
@@ -260,8 +266,10 @@ export class CallService {
     try {
       return await work()
     } catch (err) {
-      log.error({ err }, 'scanner call store failed')
-      throw new ServiceUnavailableError('The call could not be stored; retry shortly', 'CALLS_UNAVAILABLE')
+      throw outageUnlessInvalidValue(err, () => {
+        log.error({ err }, 'scanner call store failed')
+        return new ServiceUnavailableError('The call could not be stored; retry shortly', 'CALLS_UNAVAILABLE')
+      })
     }
   }
 }

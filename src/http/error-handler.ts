@@ -1,4 +1,5 @@
 import { Elysia } from 'elysia'
+import { databaseFault } from '../platform/db/faults.ts'
 import { AppError } from '../platform/errors.ts'
 import { log } from '../platform/log.ts'
 
@@ -7,16 +8,25 @@ const RADIO_PATH = /^\/api\/v1\/(stream-audio|stream-listen|transmissions|system
 /** The scanner uploaders' APIs (rdio-scanner, OpenMHz) answer errors as plain text, as the originals do. */
 const UPLOADER_PATH = /^\/(api\/(call-upload|trunk-recorder-call-upload)|openmhz\/)/
 
+/** Which error shape the surface at `path` answers in: `radio` (JSON), `standard` (JSON) or plain `text`. */
+export function errorShapeOf(path: string): 'radio' | 'standard' | 'text' {
+  if (UPLOADER_PATH.test(path)) return 'text'
+  return RADIO_PATH.test(path) ? 'radio' : 'standard'
+}
+
 export function errorBody(
   path: string,
   message: string,
   code: string,
   details: Record<string, unknown> = {},
 ): Record<string, unknown> {
-  return RADIO_PATH.test(path)
+  return errorShapeOf(path) === 'radio'
     ? { ...details, success: false, error: message, code }
     : { ...details, status: 'error', message, code }
 }
+
+/** Seconds a client is told to wait (Retry-After) when the database is unreachable. */
+export const DATABASE_RETRY_AFTER_S = 5
 
 interface Mapped {
   status: number
@@ -36,6 +46,23 @@ export function mapError(error: unknown, elysiaCode: string | number): Mapped {
       headers: error.headers,
       details: error.details,
     }
+  }
+  // A value the database refused (SQLSTATE class 22) is the request's fault; only a lost database is an outage.
+  switch (databaseFault(error)) {
+    case 'invalid-value':
+      return {
+        status: 400,
+        code: 'INVALID_VALUE',
+        message: 'The request holds a value that cannot be stored or looked up',
+        headers: {},
+      }
+    case 'unavailable':
+      return {
+        status: 503,
+        code: 'DATABASE_UNAVAILABLE',
+        message: 'The database is unavailable; retry shortly',
+        headers: { 'Retry-After': String(DATABASE_RETRY_AFTER_S) },
+      }
   }
   switch (elysiaCode) {
     case 'VALIDATION':
@@ -86,10 +113,13 @@ export function errorResponse(
   headers?: Record<string, string>,
 ): Response {
   const mapped = mapError(error, elysiaCode)
-  if (mapped.status >= 500) {
+  if (mapped.code === 'INTERNAL') {
     log.error({ err: error, method, path }, 'unhandled error')
+  } else if (mapped.status >= 500 || mapped.code === 'INVALID_VALUE') {
+    // Known failures (a dependency down, a value the guard let through to the database): worth a look, not a bug.
+    log.warn({ err: error, method, path, code: mapped.code }, 'request failed')
   }
-  if (UPLOADER_PATH.test(path)) {
+  if (errorShapeOf(path) === 'text') {
     return new Response(mapped.message, {
       status: mapped.status,
       headers: { ...headers, 'content-type': 'text/plain; charset=utf-8', ...mapped.headers },

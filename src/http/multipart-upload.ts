@@ -11,6 +11,7 @@ import { pipeline } from 'node:stream/promises'
 import busboy from 'busboy'
 import { cleanTitle } from '../platform/display-text.ts'
 import { type AppError, BadRequestError, PayloadTooLargeError } from '../platform/errors.ts'
+import { guardText } from './input-guard.ts'
 
 /** Room for multipart boundaries and part headers on top of the file bytes when checking Content-Length. */
 const FRAMING_ALLOWANCE_BYTES = 1024 * 1024
@@ -82,24 +83,36 @@ export async function receiveMultipart(
   }
 }
 
+/** busboy for `contentType`; it throws at once for a malformed one (no boundary, broken parameters): a 400. */
+function multipartParser(contentType: string, rules: MultipartRules): busboy.Busboy {
+  try {
+    return busboy({
+      headers: { 'content-type': contentType },
+      defParamCharset: 'utf8',
+      limits: {
+        // busboy reports a file as over the limit once it *reaches* it; a file of exactly the limit is allowed.
+        fileSize: rules.maxFileBytes + 1,
+        // busboy emits 'filesLimit' when a file past this count arrives; it is refused, never silently dropped.
+        files: rules.maxFiles,
+        fields: rules.maxFields,
+        fieldSize: rules.maxFieldBytes,
+      },
+    })
+  } catch (error) {
+    throw new BadRequestError(
+      `Malformed multipart Content-Type: ${(error as Error).message}`,
+      'MALFORMED_UPLOAD',
+    )
+  }
+}
+
 async function parseInto(
   body: ReadableStream<Uint8Array>,
   contentType: string,
   dir: string,
   rules: MultipartRules,
 ): Promise<ReceivedForm> {
-  const parser = busboy({
-    headers: { 'content-type': contentType },
-    defParamCharset: 'utf8',
-    limits: {
-      // busboy reports a file as over the limit once it *reaches* it; a file of exactly the limit is allowed.
-      fileSize: rules.maxFileBytes + 1,
-      // busboy emits 'filesLimit' when a file past this count arrives; it is refused, never silently dropped.
-      files: rules.maxFiles,
-      fields: rules.maxFields,
-      fieldSize: rules.maxFieldBytes,
-    },
-  })
+  const parser = multipartParser(contentType, rules)
   const source = Readable.fromWeb(body as unknown as Parameters<typeof Readable.fromWeb>[0])
   let failure: Error | undefined
   const fail = (error: Error) => {
@@ -111,8 +124,21 @@ async function parseInto(
   const writes: Promise<void>[] = []
   let total = 0
 
+  /** The input guard's verdict on a part's text, as this upload's failure; false when it was refused. */
+  const guarded = (value: string, where: string) => {
+    try {
+      guardText(value, where)
+      return true
+    } catch (error) {
+      fail(error as Error)
+      return false
+    }
+  }
   parser.on('file', (field, stream, info) => {
-    if (field !== rules.fileField || failure) {
+    if (field !== rules.fileField || failure || !guarded(info.filename ?? '', 'file name')) {
+      // Drained, never kept. Once the upload has failed, busboy destroys this part with that failure: without a
+      // listener its 'error' event would be thrown from the event loop and end the process.
+      stream.on('error', () => {})
       stream.resume()
       if (!failure) fail(rules.errors.unexpectedFile(field))
       return
@@ -132,10 +158,13 @@ async function parseInto(
     stream.on('limit', () => fail(rules.errors.fileTooLarge(cleanTitle(file.name))))
     writes.push(pipeline(stream, createWriteStream(file.path)).catch((error: Error) => fail(error)))
   })
-  parser.on('field', (name, value, info) => {
+  // busboy gives a part without a `name` parameter an undefined name, despite its types.
+  parser.on('field', (given: string | undefined, value, info) => {
+    const name = given ?? ''
     if (info.valueTruncated)
       fail(new PayloadTooLargeError(`The "${name}" field is too long`, 'FIELD_TOO_LARGE'))
-    else form.fields.push({ name, value })
+    else if (guarded(name, 'form field name') && guarded(value, `form field "${name.slice(0, 64)}"`))
+      form.fields.push({ name, value })
   })
   parser.on('filesLimit', () => fail(rules.errors.tooManyFiles()))
   parser.on('fieldsLimit', () => fail(new BadRequestError('Too many form fields', 'TOO_MANY_FIELDS')))

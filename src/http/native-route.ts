@@ -2,8 +2,8 @@
  * Routes Bun's own router serves directly (Elysia's `serve.routes`), outside Elysia's per-request pipeline, for
  * the few hot routes where that pipeline costs as much as the work itself (track streaming: see README, "Track
  * library"). Such a route does what the app's hooks do for every other route, with the very functions they use:
- * the request id (`requestIdOf`), CORS (`corsFixedHeaders`, `allowOrigin`), the error shapes (`errorResponse`)
- * and the metrics and log line (`recordRequest`). Anything it does not take (another method, an odd path) goes to
+ * the input guard (`guardRequest`), the request id (`requestIdOf`), CORS (`corsFixedHeaders`, `allowOrigin`), the
+ * error shapes (`errorResponse`) and the metrics and log line (`recordRequest`). Anything it does not take (another method, an odd path) goes to
  * Elysia as before.
  *
  * A route's headers come in two parts, because building a response's headers from a plain object costs about
@@ -14,6 +14,7 @@
 import type { BunRequest } from 'bun'
 import { allowOrigin, type CorsPolicy, corsFixedHeaders } from './cors.ts'
 import { errorResponse } from './error-handler.ts'
+import { guardRequest } from './input-guard.ts'
 import { recordRequest, requestIdOf } from './request-log.ts'
 
 export type Fetch = (request: Request) => Response | Promise<Response>
@@ -52,7 +53,9 @@ export function nativeRoute(
     const startedAt = performance.now()
     const requestId = requestIdOf(request)
     const headers: Record<string, string> = { 'x-request-id': requestId }
-    const origin = allowOrigin(cors, request)
+    // Checked before anything reads the request: a refused Origin is never reflected (as Elysia's onRequest order has it).
+    const refusal = guardRefusal(request)
+    const origin = refusal === undefined ? allowOrigin(cors, request) : undefined
     if (origin !== undefined) headers['access-control-allow-origin'] = origin
     const answered = (response: Response) => {
       recordRequest({
@@ -69,6 +72,7 @@ export function nativeRoute(
       answered(
         errorResponse(error, 'UNKNOWN', request.method, pathOf(request.url), { ...corsFixed, ...headers }),
       )
+    if (refusal !== undefined) return failed(refusal)
     let response: Response | Promise<Response>
     try {
       response = handle(request, headers, fixedHeaders)
@@ -76,6 +80,16 @@ export function nativeRoute(
       return failed(error)
     }
     return response instanceof Promise ? response.then(answered, failed) : answered(response)
+  }
+}
+
+/** What `guardRequest` throws for `request`, or undefined when it passes. */
+function guardRefusal(request: Request): unknown {
+  try {
+    guardRequest(request)
+    return undefined
+  } catch (error) {
+    return error
   }
 }
 

@@ -40,6 +40,22 @@ export function formatSseEvent(event: SseEvent): string {
   return `${out}\n`
 }
 
+const SSE_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache, no-transform',
+  connection: 'keep-alive',
+  // Stops nginx and similar proxies from buffering the stream.
+  'x-accel-buffering': 'no',
+}
+
+/**
+ * The answer to HEAD on an SSE route: a stream's headers and no stream. (Bun sends a HEAD answer's headers only once
+ * its body ends, and an event stream never ends: HEAD on a live stream hung until the client gave up.)
+ */
+export function sseHeadResponse(): Response {
+  return new Response(null, { headers: SSE_HEADERS })
+}
+
 /**
  * One client's event stream. `send` never blocks: events queue in the stream, and a client whose
  * queue passes `maxQueuedBytes` is cut off. A client that leaves is noticed at once through
@@ -72,15 +88,7 @@ export class SseStream {
       const { intervalMs, event } = options.heartbeat
       this.heartbeat = setInterval(() => this.send(event()), intervalMs)
     }
-    this.response = new Response(stream, {
-      headers: {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache, no-transform',
-        connection: 'keep-alive',
-        // Stops nginx and similar proxies from buffering the stream.
-        'x-accel-buffering': 'no',
-      },
-    })
+    this.response = new Response(stream, { headers: SSE_HEADERS })
   }
 
   get isOpen(): boolean {

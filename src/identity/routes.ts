@@ -1,4 +1,5 @@
 import { Elysia, t } from 'elysia'
+import { GuardedString } from '../http/input-guard.ts'
 import { type ApiKeyService, MAX_SCOPE_IDS } from './api-keys.ts'
 import { authPlugin } from './auth-plugin.ts'
 import type { TokenService } from './tokens.ts'
@@ -27,10 +28,10 @@ export function apiKeyRoutes(tokens: TokenService, keys: ApiKeyService) {
       {
         admin: true,
         body: t.Object({
-          name: t.String({ minLength: 1, maxLength: 64 }),
+          name: GuardedString({ minLength: 1, maxLength: 64 }),
           systems: t.Optional(t.Array(t.Integer({ minimum: 0 }), { maxItems: MAX_SCOPE_IDS })),
           talkgroups: t.Optional(t.Array(t.Integer({ minimum: 0 }), { maxItems: MAX_SCOPE_IDS })),
-          openmhzShortName: t.Optional(t.String({ minLength: 1, maxLength: 64 })),
+          openmhzShortName: t.Optional(GuardedString({ minLength: 1, maxLength: 64 })),
         }),
         detail: { summary: 'Create an ingest API key; the key is shown once', tags: ['admin'] },
       },

@@ -1,9 +1,10 @@
 import { t } from 'elysia'
+import { GuardedString } from '../http/input-guard.ts'
 import { STREAM_KEY_PATTERN } from './service.ts'
 
 const StreamKey = t.String({ pattern: STREAM_KEY_PATTERN })
 /** Display labels only: identity always comes from the token. */
-const UserId = t.String({ minLength: 1, maxLength: 128 })
+const UserId = GuardedString({ minLength: 1, maxLength: 128 })
 const SessionId = t.String({ pattern: STREAM_KEY_PATTERN })
 /** Base64 of at most the dispatcher's 4 MiB message. */
 const Base64Chunk = t.String({ minLength: 1, maxLength: 6 * 1024 * 1024, pattern: '^[A-Za-z0-9+/]*={0,2}$' })
@@ -30,8 +31,8 @@ export const StartBody = t.Object({
   userId: t.Optional(UserId),
   action: t.Literal('start'),
   timestamp: t.Number(),
-  title: t.Optional(t.String({ maxLength: 200 })),
-  description: t.Optional(t.String({ maxLength: 2000 })),
+  title: t.Optional(GuardedString({ maxLength: 200 })),
+  description: t.Optional(GuardedString({ maxLength: 2000 })),
 })
 
 export const StopBody = t.Object({

@@ -4,17 +4,18 @@
  */
 import { t } from 'elysia'
 import { type PlaybackSession, positionAt } from '../../actors/playback.machine.ts'
+import { GuardedString } from '../http/input-guard.ts'
 import type { Track } from '../tracks/catalog.ts'
 import { trackJson } from '../tracks/model.ts'
 
 /** The longest position accepted (seconds): a week, far past any track. */
 export const MAX_POSITION_S = 7 * 24 * 3600
 
-const TrackId = t.String({ minLength: 1, maxLength: 128 })
+const TrackId = GuardedString({ minLength: 1, maxLength: 128 })
 /** Finite and within bounds: NaN, Infinity and negative times are refused. */
 const Seconds = t.Number({ minimum: 0, maximum: MAX_POSITION_S })
 /** Only ever compared with the token's subject; never grants anything. */
-const UserId = t.String({ minLength: 1, maxLength: 128 })
+const UserId = GuardedString({ minLength: 1, maxLength: 128 })
 /**
  * Epoch ms when the device made the change, for a device sending what it did while offline. Optional: without
  * it the change counts from its arrival. Never trusted beyond the server's clock.

@@ -12,6 +12,7 @@ import {
 } from '../../actors/playback.machine.ts'
 import type { Identity } from '../identity/tokens.ts'
 import type { ActorRegistry } from '../platform/actors/registry.ts'
+import { outageUnlessInvalidValue } from '../platform/db/faults.ts'
 import {
   ForbiddenError,
   NotFoundError,
@@ -153,11 +154,13 @@ export class PlaybackService {
       .load(userId)
       .catch((err) => {
         // Starting an empty session here would overwrite the saved one once the database is back.
-        log.error({ err }, 'playback session load failed')
-        throw new ServiceUnavailableError(
-          'Playback sessions are unavailable; retry shortly',
-          'SESSIONS_UNAVAILABLE',
-        )
+        throw outageUnlessInvalidValue(err, () => {
+          log.error({ err }, 'playback session load failed')
+          return new ServiceUnavailableError(
+            'Playback sessions are unavailable; retry shortly',
+            'SESSIONS_UNAVAILABLE',
+          )
+        })
       })
       .then((saved) => {
         const actor = this.registry.getOrSpawn<typeof playbackMachine>(PLAYBACK_KIND, userId, { userId })

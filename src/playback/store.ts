@@ -7,6 +7,7 @@
  */
 import { eq, lte, sql } from 'drizzle-orm'
 import type { PlaybackSession } from '../../actors/playback.machine.ts'
+import { databaseFault } from '../platform/db/faults.ts'
 import type { Db } from '../platform/db/index.ts'
 import { log } from '../platform/log.ts'
 import { RetryingWriter } from '../platform/retrying-writer.ts'
@@ -110,7 +111,7 @@ export class SessionStore {
   private async write(): Promise<void> {
     while (this.queue.size > 0) {
       const batch = this.queue.entries().take(this.limits.maxBatch).toArray()
-      await this.upsert(batch.map(([userId, session]) => toRow(userId, session)))
+      await this.upsertOrDrop(batch.map(([userId, session]) => toRow(userId, session)))
       // A session queued again while this batch was written stays queued.
       for (const [userId, session] of batch) {
         if (this.queue.get(userId) === session) this.queue.delete(userId)
@@ -118,6 +119,29 @@ export class SessionStore {
       playbackMetrics.sessionsWritten.inc(batch.length)
       playbackMetrics.writesPending.set(this.queue.size)
       this.writer.progressed()
+    }
+  }
+
+  /**
+   * Upserts `rows`. When the database refuses the statement for a value in it (SQLSTATE class 22), one bad row would
+   * block every user's writes on every retry: the rows are written one by one and those refused are dropped (counted,
+   * logged). Any other failure is thrown, for `writer` to retry.
+   */
+  private async upsertOrDrop(rows: Row[]): Promise<void> {
+    try {
+      await this.upsert(rows)
+      return
+    } catch (err) {
+      if (databaseFault(err) !== 'invalid-value') throw err
+    }
+    for (const row of rows) {
+      try {
+        await this.upsert([row])
+      } catch (err) {
+        if (databaseFault(err) !== 'invalid-value') throw err
+        playbackMetrics.writesDropped.inc()
+        log.error({ err, userId: row.userId }, 'playback session refused by the database: dropped')
+      }
     }
   }
 

@@ -1,5 +1,6 @@
 import { and, desc, eq, gte, ilike, inArray, lt, lte, or, type SQL, sql } from 'drizzle-orm'
 import type { TransmissionEnded } from '../../actors/transmission.machine.ts'
+import { databaseFault } from '../platform/db/faults.ts'
 import type { Db } from '../platform/db/index.ts'
 import { log } from '../platform/log.ts'
 import { RetryingWriter } from '../platform/retrying-writer.ts'
@@ -258,10 +259,23 @@ export class TransmissionHistory {
     }
   }
 
-  /** One run of the writer: each waiting transmission in order (a failure is retried by `writer`). */
+  /**
+   * One run of the writer: each waiting transmission in order (a failure is retried by `writer`). A row the database
+   * refuses for its values (SQLSTATE class 22) would be refused on every retry and hold up every later one: it is
+   * dropped, counted and logged instead.
+   */
   private async work(): Promise<void> {
     for (let next = this.queue[0]; next; next = this.queue[0]) {
-      await this.write(next)
+      try {
+        await this.write(next)
+      } catch (err) {
+        if (databaseFault(err) !== 'invalid-value') throw err
+        radioMetrics.historyDropped.inc()
+        log.error(
+          { err, transmissionId: next.row.transmissionId },
+          'transmission refused by the database: dropped',
+        )
+      }
       this.queue.shift()
       this.queuedBytes -= next.recording?.byteLength ?? 0
       radioMetrics.historyPending.set(this.queue.length)

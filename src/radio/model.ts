@@ -30,14 +30,22 @@ export interface IngestRequest {
   saveRecording: boolean
 }
 
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{2,3})?$/
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$/
+
 /** For OpenAPI only: the documented ingest body. */
 export const IngestBodyDoc = t.Object({
   slot: t.Integer({ minimum: 1, maximum: 2 }),
   radio_id: t.Integer({ minimum: 0 }),
   talkgroup_id: t.Integer({ minimum: 0 }),
-  chunk_data: t.String({ description: 'Base64 of one raw Opus packet or of whole Ogg Opus pages' }),
+  chunk_data: t.String({
+    description: 'Base64 of one raw Opus packet or of whole Ogg Opus pages',
+    pattern: BASE64.source,
+  }),
   sequence: t.Integer({ minimum: 0 }),
-  timestamp: t.Optional(t.String({ description: 'ISO 8601; read as UTC when it has no zone' })),
+  timestamp: t.Optional(
+    t.String({ description: 'ISO 8601; read as UTC when it has no zone', pattern: ISO_8601.source }),
+  ),
   save_recording: t.Optional(t.Boolean({ default: false })),
 })
 
@@ -152,8 +160,6 @@ export function parseHistoryQuery(query: typeof HistoryQuery.static): HistoryFil
 }
 
 const REQUIRED = ['slot', 'radio_id', 'talkgroup_id', 'chunk_data', 'sequence'] as const
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{2,3})?$/
-const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$/
 
 function integerField(body: Record<string, unknown>, name: string, min: number, max: number): number {
   const value = body[name]

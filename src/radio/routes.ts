@@ -1,6 +1,8 @@
 import { Elysia } from 'elysia'
 import { readJsonBody } from '../http/json-body.ts'
 import { blobSource, fileSource, type RangeSource, serveRange } from '../http/range.ts'
+import { sseHeadResponse } from '../http/sse.ts'
+import { outageUnlessInvalidValue } from '../platform/db/faults.ts'
 import {
   BadRequestError,
   MethodNotAllowedError,
@@ -23,16 +25,18 @@ import {
 } from './model.ts'
 import type { ListenTarget, RadioService } from './service.ts'
 
-/** Database trouble on a read is a 503 in the radio shape, not a 500. */
+/** Database trouble on a read is a 503 in the radio shape, not a 500 (a value it refused stays a 400). */
 async function fromDatabase<T>(read: () => Promise<T>): Promise<T> {
   try {
     return await read()
   } catch (err) {
-    log.error({ err }, 'transmission history read failed')
-    throw new ServiceUnavailableError(
-      'Transmission history is unavailable; retry shortly',
-      'HISTORY_UNAVAILABLE',
-    )
+    throw outageUnlessInvalidValue(err, () => {
+      log.error({ err }, 'transmission history read failed')
+      return new ServiceUnavailableError(
+        'Transmission history is unavailable; retry shortly',
+        'HISTORY_UNAVAILABLE',
+      )
+    })
   }
 }
 
@@ -92,7 +96,8 @@ export function radioRoutes(radio: RadioService, blobs: BlobStore, publicUrl: st
     server: import('bun').Server<unknown> | null
     query: Record<string, string | undefined>
   }) => {
-    if (request.method !== 'GET' && request.method !== 'HEAD') throw new MethodNotAllowedError('GET')
+    if (request.method === 'HEAD') return sseHeadResponse()
+    if (request.method !== 'GET') throw new MethodNotAllowedError('GET')
     return radio.listen(request, server, listenTarget(query))
   }
 

@@ -11,6 +11,7 @@ import type { Config } from '../config.ts'
 import { encodeSseEvent, type SseRegistry } from '../http/sse.ts'
 import type { ApiKeyService } from '../identity/api-keys.ts'
 import type { ActorRegistry } from '../platform/actors/registry.ts'
+import { outageUnlessInvalidValue } from '../platform/db/faults.ts'
 import type { Db } from '../platform/db/index.ts'
 import {
   AppError,
@@ -153,8 +154,13 @@ export class RadioService {
     try {
       name = await this.deps.apiKeys.verify(key)
     } catch (err) {
-      log.error({ err }, 'API key check failed')
-      throw new ServiceUnavailableError('API key check unavailable; retry shortly', 'KEY_CHECK_UNAVAILABLE')
+      throw outageUnlessInvalidValue(err, () => {
+        log.error({ err }, 'API key check failed')
+        return new ServiceUnavailableError(
+          'API key check unavailable; retry shortly',
+          'KEY_CHECK_UNAVAILABLE',
+        )
+      })
     }
     if (!name) throw new UnauthorizedError('Invalid API key', 'INVALID_API_KEY')
     if (this.keyCache.size >= KEY_CACHE_ENTRIES) this.keyCache.clear()

@@ -3,6 +3,11 @@
  * codec-parser on the same bytes in the same run, plus ChunkRing push/readAfter throughput.
  * Run with `bun test/bench/native.bench.ts`. The audio files are made once by FFmpeg and cached in
  * the OS temp dir.
+ *
+ * Buffers the addon returns are freed only when the event loop turns (NOTES.md, "Native addon"): a synchronous
+ * loop of a million readAfter calls once held them all, until the kernel killed the bench at 24 GB. Every section
+ * therefore works in timed batches with an untimed `await` between them, and the bench prints each section's RSS
+ * and stops if it grows by more than RSS_GROWTH_LIMIT_MIB within a section.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs'
 import { availableParallelism, loadavg, tmpdir } from 'node:os'
@@ -16,6 +21,11 @@ const RING_CHUNK_BYTES = 200
 /** Resuming SSE clients are this many entries behind the newest, plus 0–999 more (a few seconds). */
 const RING_READ_BEHIND = 100
 const RING_READ_SPREAD = 1000
+const RING_READS = 20_000
+/** readAfter calls between two turns of the event loop: about 13 MiB of returned Buffers. */
+const RING_READS_PER_BATCH = 1000
+/** How far RSS may rise within a section, after its warm-up; past it the bench stops with an error. */
+const RSS_GROWTH_LIMIT_MIB = 512
 
 const cacheDir = join(tmpdir(), 'airwave-native-bench')
 
@@ -68,6 +78,54 @@ function timeMs(body: () => void): number {
   return (Bun.nanoseconds() - start) / 1e6
 }
 
+const MIB = 1024 * 1024
+const mib = (bytes: number) => Math.round(bytes / MIB)
+
+interface SectionMemory {
+  section: string
+  /** RSS once the section's warm-up is done (MiB). */
+  start: number
+  /** Highest RSS seen between its batches (MiB). */
+  peak: number
+  end: number
+}
+const memory: SectionMemory[] = []
+
+/** Starts measuring a section's RSS from now (call it after the section's warm-up). */
+async function startSection(section: string): Promise<void> {
+  Bun.gc(true)
+  await Bun.sleep(0)
+  const now = mib(process.memoryUsage.rss())
+  memory.push({ section, start: now, peak: now, end: now })
+}
+
+/**
+ * Lets the event loop turn (so the addon's returned Buffers are freed), then records RSS and stops the bench if it
+ * grew past the limit: memory must stay flat however many calls a section makes.
+ */
+async function settle(): Promise<void> {
+  await Bun.sleep(0)
+  const current = memory.at(-1)
+  if (!current) return
+  current.end = mib(process.memoryUsage.rss())
+  current.peak = Math.max(current.peak, current.end)
+  if (current.end - current.start > RSS_GROWTH_LIMIT_MIB) {
+    throw new Error(
+      `${current.section}: RSS grew from ${current.start} to ${current.end} MiB: returned Buffers are piling up`,
+    )
+  }
+}
+
+/** Time spent in `batches` calls of `batch`, with `settle` (untimed) after each. */
+async function timedBatches(batches: number, batch: (index: number) => void): Promise<number> {
+  let ms = 0
+  for (let index = 0; index < batches; index++) {
+    ms += timeMs(() => batch(index))
+    await settle()
+  }
+  return ms
+}
+
 interface DemuxOutcome {
   packets: number
   durationSamples: number
@@ -116,7 +174,7 @@ interface DemuxRow {
   codecParserMBs: number
 }
 
-function benchDemux(label: string, path: string): DemuxRow {
+async function benchDemux(label: string, path: string): Promise<DemuxRow> {
   const bytes = new Uint8Array(readFileSync(path))
   const reference = demuxNativeBatch(bytes)
   const js = demuxCodecParser(bytes)
@@ -124,15 +182,16 @@ function benchDemux(label: string, path: string): DemuxRow {
     throw new Error(`packet counts differ: native ${reference.packets}, codec-parser ${js.packets}`)
   }
   if (demuxNativeStreaming(bytes).packets !== reference.packets) throw new Error('streaming count differs')
+  await startSection(`demux ${label}`)
 
   const batchMs: number[] = []
   const streamingMs: number[] = []
   const codecParserMs: number[] = []
   // Interleaved so machine noise (thermal, other processes) hits all three alike.
   for (let run = 0; run < RUNS; run++) {
-    batchMs.push(timeMs(() => demuxNativeBatch(bytes)))
-    streamingMs.push(timeMs(() => demuxNativeStreaming(bytes)))
-    codecParserMs.push(timeMs(() => demuxCodecParser(bytes)))
+    batchMs.push(await timedBatches(1, () => demuxNativeBatch(bytes)))
+    streamingMs.push(await timedBatches(1, () => demuxNativeStreaming(bytes)))
+    codecParserMs.push(await timedBatches(1, () => demuxCodecParser(bytes)))
     Bun.gc(true)
   }
   const mbPerSecond = (ms: number) => bytes.length / 1e6 / (ms / 1000)
@@ -152,10 +211,11 @@ interface RingRow {
   readMBs: number
 }
 
-function benchRing(): RingRow {
+async function benchRing(): Promise<RingRow> {
   const chunk = new Uint8Array(RING_CHUNK_BYTES).fill(7)
   const pushRates: number[] = []
   const readRates: number[] = []
+  await startSection('ChunkRing')
   for (let run = 0; run < RUNS; run++) {
     const ring = new ChunkRing({ capacity: 4096, maxBytes: 4 * 1024 * 1024 })
     const pushMs = timeMs(() => {
@@ -164,14 +224,14 @@ function benchRing(): RingRow {
     pushRates.push(RING_PUSHES / (pushMs / 1000))
 
     const newest = ring.newestSequence ?? 0
-    const reads = 20_000
     let entries = 0
-    const readMs = timeMs(() => {
-      for (let i = 0; i < reads; i++)
+    const readMs = await timedBatches(RING_READS / RING_READS_PER_BATCH, (batch) => {
+      for (let i = batch * RING_READS_PER_BATCH; i < (batch + 1) * RING_READS_PER_BATCH; i++)
         entries += ring.readAfter(newest - RING_READ_BEHIND - (i % RING_READ_SPREAD)).length
     })
     readRates.push(entries / (readMs / 1000))
     Bun.gc(true)
+    await settle()
   }
   const readEntriesPerSecond = median(readRates)
   return {
@@ -192,8 +252,8 @@ console.log(
 )
 
 const demuxRows = [
-  benchDemux('60 min, 16 kbps', cachedOpusFile('16k')),
-  benchDemux('60 min, 128 kbps', cachedOpusFile('128k')),
+  await benchDemux('60 min, 16 kbps', cachedOpusFile('16k')),
+  await benchDemux('60 min, 128 kbps', cachedOpusFile('128k')),
 ]
 console.log('Ogg demux, CRC verified (MB/s = 10^6 bytes of file per second)')
 console.table(
@@ -209,7 +269,7 @@ console.table(
   })),
 )
 
-const ring = benchRing()
+const ring = await benchRing()
 console.log(
   `ChunkRing, ${RING_CHUNK_BYTES}-byte chunks pushed from JS; readAfter from ${RING_READ_BEHIND}–${RING_READ_BEHIND + RING_READ_SPREAD - 1} entries behind`,
 )
@@ -220,3 +280,5 @@ console.table([
     'readAfter MB/s': format(ring.readMBs),
   },
 ])
+console.log(`RSS by section (MiB; each must stay within +${RSS_GROWTH_LIMIT_MIB} of its start)`)
+console.table(memory)

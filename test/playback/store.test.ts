@@ -53,6 +53,23 @@ for (const database of testDatabases()) {
       }
     })
 
+    test('a session the database refuses for its value (SQLSTATE 22) is dropped; the rest of its batch is written', async () => {
+      const opened = await database.open()
+      try {
+        const store = new SessionStore(opened.db, FAST)
+        store.save('alice', session())
+        store.save('mallory', session({ deviceId: 'a\u0000b' }))
+        store.save('bob', session({ trackId: 'song-b' }))
+        expect(await store.drain(5000)).toBe(true)
+        const fresh = new SessionStore(opened.db)
+        expect(await fresh.load('alice')).toEqual(session())
+        expect(await fresh.load('bob')).toEqual(session({ trackId: 'song-b' }))
+        expect(await fresh.load('mallory')).toBeUndefined()
+      } finally {
+        await opened.close()
+      }
+    })
+
     test('a queued session is what load returns before it is written; repeated saves write only the newest', async () => {
       const opened = await database.open()
       try {

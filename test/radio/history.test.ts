@@ -97,6 +97,18 @@ for (const database of testDatabases()) {
       history.stop()
       await opened.close()
     })
+
+    test('a row the database refuses for its value (SQLSTATE 22) is dropped, never retried before the rest', async () => {
+      const opened = await database.open()
+      const history = new TransmissionHistory(opened.db, newBlobs())
+      history.record(ended('r5_tg6_a\u0000b'), null)
+      history.record(ended('r5_tg6_after'), null)
+      expect(await history.drain(2000)).toBe(true)
+      expect((await history.list({ limit: 10 })).map((r) => r.transmissionId)).toEqual(['r5_tg6_after'])
+      expect(history.backlog).toEqual({ pending: 0, lastError: undefined })
+      history.stop()
+      await opened.close()
+    })
   })
 }
 
