@@ -10,8 +10,7 @@ import {
   callFromTrunkRecorderMeta,
   IncompleteCallError,
 } from './model.ts'
-import type { CallService } from './service.ts'
-import { CallKeyRefused } from './service.ts'
+import { CallKeyRefused, type CallService } from './service.ts'
 
 /** Text fields a call form may carry, and the largest (a long call's `sources` JSON runs to tens of KiB). */
 const MAX_FIELDS = 64

@@ -2,7 +2,7 @@ import { mkdir, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { OpusChunk } from '../../actors/transmission.machine.ts'
 import type { CallConfig } from '../config.ts'
-import type { ApiKeyService, KeyGrant } from '../identity/api-keys.ts'
+import { type ApiKeyService, grantAllows, type KeyGrant, keyCheckFailure } from '../identity/api-keys.ts'
 import { outageUnlessInvalidValue } from '../platform/db/faults.ts'
 import { AppError, ServiceUnavailableError, UnsupportedMediaTypeError } from '../platform/errors.ts'
 import { UnreadableAudioError } from '../platform/ffprobe.ts'
@@ -12,7 +12,7 @@ import { transcodeToOpusVoice } from '../platform/opus-transcode.ts'
 import { ProcessingSlots } from '../platform/processing-slots.ts'
 import { recordingKey } from '../radio/history.ts'
 import { callFields } from '../radio/history-item.ts'
-import { RecordingWriter } from '../radio/recording.ts'
+import { isOpusHeaderPacket, RecordingWriter } from '../radio/recording.ts'
 import type { RadioService } from '../radio/service.ts'
 import { callMetrics } from './metrics.ts'
 import type { CallUpload } from './model.ts'
@@ -53,6 +53,8 @@ export class CallKeyRefused extends AppError {
  * its system's channel (the document's transmission events, tagged with its talkgroup), and stored with its
  * recording before the uploader is told it was imported.
  */
+type CallHistoryRow = ReturnType<typeof callRow>
+
 export class CallService {
   /** Calls being imported, by `system/talkgroup`: their start times (duplicates racing each other). */
   private readonly inFlight = new Map<string, number[]>()
@@ -77,19 +79,10 @@ export class CallService {
     try {
       grant = key ? await this.deps.apiKeys.grant(key) : null
     } catch (err) {
-      throw outageUnlessInvalidValue(err, () => {
-        log.error({ err }, 'API key check failed')
-        return new ServiceUnavailableError(
-          'API key check unavailable; retry shortly',
-          'KEY_CHECK_UNAVAILABLE',
-        )
-      })
+      throw keyCheckFailure(err)
     }
     if (!grant) throw new CallKeyRefused('invalid-key', system, talkgroup)
-    const inScope =
-      (grant.systems === null || grant.systems.includes(system)) &&
-      (grant.talkgroups === null || grant.talkgroups.includes(talkgroup))
-    if (!inScope) throw new CallKeyRefused('out-of-scope', system, talkgroup)
+    if (!grantAllows(grant, system, talkgroup)) throw new CallKeyRefused('out-of-scope', system, talkgroup)
     return grant
   }
 
@@ -126,8 +119,9 @@ export class CallService {
         return { duplicate: true, transmissionId: near[0] as string }
       }
       const packets = await this.transcode(audioPath, transmissionId)
-      this.deliver(upload, transmissionId, packets)
-      await this.store(upload, transmissionId, packets)
+      const row = callRow(upload, transmissionId, packets)
+      this.deliver(upload, row, packets)
+      await this.store(row, packets)
       callMetrics.imported.inc({ outcome: 'imported' })
       return { duplicate: false, transmissionId }
     } finally {
@@ -177,7 +171,7 @@ export class CallService {
       const chunks: OpusChunk[] = []
       for (const packet of new OggDemuxer().push(ogg).packets) {
         const data = packet.data.slice()
-        if (isHeader(data)) continue
+        if (isOpusHeaderPacket(data)) continue
         const classified = classifyChunk(data)
         if (classified.kind !== 'opus-packet') continue
         chunks.push(new OpusChunk(data, 'opus-packet', classified.durationSamples))
@@ -193,13 +187,13 @@ export class CallService {
     }
   }
 
-  private deliver(upload: CallUpload, transmissionId: string, chunks: OpusChunk[]): void {
+  private deliver(upload: CallUpload, row: CallHistoryRow, chunks: OpusChunk[]): void {
+    const { transmissionId } = row
     const channel = this.deps.radio.systemChannel(upload.system)
     if (!channel) {
       log.warn({ system: upload.system }, 'no live channel left for this system: call stored, not delivered')
       return
     }
-    const row = this.row(upload, transmissionId, chunks, null)
     channel.transmissionStarted(
       transmissionId,
       {
@@ -219,47 +213,17 @@ export class CallService {
     channel.transmissionEnded(transmissionId, upload.talkgroup)
   }
 
-  private async store(upload: CallUpload, transmissionId: string, chunks: OpusChunk[]): Promise<void> {
-    const writer = new RecordingWriter(transmissionId, 16_000)
+  private async store(row: CallHistoryRow, chunks: OpusChunk[]): Promise<void> {
+    const writer = new RecordingWriter(row.transmissionId, 16_000)
     for (const chunk of chunks) writer.add(chunk)
     const recording = writer.finish()
     if (!recording) throw new UnsupportedMediaTypeError('Invalid audio file: no audio to record', 'NOT_AUDIO')
-    await this.fromDatabase(() =>
-      this.deps.radio.history.storeCall(this.row(upload, transmissionId, chunks, recording), recording),
-    )
-  }
-
-  private row(upload: CallUpload, transmissionId: string, chunks: OpusChunk[], recording: Uint8Array | null) {
-    const samples = chunks.reduce((sum, chunk) => sum + chunk.durationSamples, 0)
-    const duration = Math.round((samples / 48_000) * 1000) / 1000
-    return {
-      transmissionId,
-      slot: null,
-      radioId: upload.sources[0]?.src ?? 0,
-      talkgroupId: upload.talkgroup,
-      startedAt: new Date(upload.startedAt),
-      endedAt: new Date(upload.startedAt + duration * 1000),
-      duration,
-      chunkCount: chunks.length,
-      recordingKey: recording ? recordingKey(transmissionId) : null,
-      recordingBytes: recording?.byteLength ?? null,
-      systemId: upload.system,
-      systemLabel: upload.systemLabel ?? null,
-      talkgroupLabel: upload.talkgroupLabel ?? null,
-      talkgroupTag: upload.talkgroupTag ?? null,
-      talkgroupGroup: upload.talkgroupGroup ?? null,
-      frequency: upload.frequency ?? null,
-      emergency: upload.emergency,
-      sources: upload.sources,
-      call: {
-        frequencies: upload.frequencies,
-        patches: upload.patches,
-        ...(upload.talkgroupName ? { talkgroupName: upload.talkgroupName } : {}),
-        ...(upload.audioName ? { audioName: upload.audioName } : {}),
-        ...(upload.audioType ? { audioType: upload.audioType } : {}),
-        ...(upload.reportedLength !== undefined ? { reportedLength: upload.reportedLength } : {}),
-      },
+    const stored = {
+      ...row,
+      recordingKey: recordingKey(row.transmissionId),
+      recordingBytes: recording.byteLength,
     }
+    await this.fromDatabase(() => this.deps.radio.history.storeCall(stored, recording))
   }
 
   private async fromDatabase<T>(work: () => Promise<T>): Promise<T> {
@@ -274,7 +238,36 @@ export class CallService {
   }
 }
 
-function isHeader(packet: Uint8Array): boolean {
-  const magic = new TextDecoder().decode(packet.subarray(0, 8))
-  return magic === 'OpusHead' || magic === 'OpusTags'
+/** The call's history row, before its recording is written. */
+function callRow(upload: CallUpload, transmissionId: string, chunks: OpusChunk[]) {
+  const samples = chunks.reduce((sum, chunk) => sum + chunk.durationSamples, 0)
+  const duration = Math.round((samples / 48_000) * 1000) / 1000
+  return {
+    transmissionId,
+    slot: null,
+    radioId: upload.sources[0]?.src ?? 0,
+    talkgroupId: upload.talkgroup,
+    startedAt: new Date(upload.startedAt),
+    endedAt: new Date(upload.startedAt + duration * 1000),
+    duration,
+    chunkCount: chunks.length,
+    recordingKey: null,
+    recordingBytes: null,
+    systemId: upload.system,
+    systemLabel: upload.systemLabel ?? null,
+    talkgroupLabel: upload.talkgroupLabel ?? null,
+    talkgroupTag: upload.talkgroupTag ?? null,
+    talkgroupGroup: upload.talkgroupGroup ?? null,
+    frequency: upload.frequency ?? null,
+    emergency: upload.emergency,
+    sources: upload.sources,
+    call: {
+      frequencies: upload.frequencies,
+      patches: upload.patches,
+      ...(upload.talkgroupName ? { talkgroupName: upload.talkgroupName } : {}),
+      ...(upload.audioName ? { audioName: upload.audioName } : {}),
+      ...(upload.audioType ? { audioType: upload.audioType } : {}),
+      ...(upload.reportedLength !== undefined ? { reportedLength: upload.reportedLength } : {}),
+    },
+  }
 }

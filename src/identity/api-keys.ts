@@ -1,7 +1,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { and, desc, eq, isNull } from 'drizzle-orm'
+import { outageUnlessInvalidValue } from '../platform/db/faults.ts'
 import type { Db } from '../platform/db/index.ts'
-import { BadRequestError, ConflictError, NotFoundError } from '../platform/errors.ts'
+import { BadRequestError, ConflictError, NotFoundError, ServiceUnavailableError } from '../platform/errors.ts'
+import { log } from '../platform/log.ts'
 import { apiKeys } from './schema.ts'
 
 export interface ApiKeySummary {
@@ -32,6 +34,17 @@ const UNSCOPED: KeyScope = { systems: null, talkgroups: null, openmhzShortName: 
 /** Most systems or talkgroups one key may be scoped to. */
 export const MAX_SCOPE_IDS = 1000
 const SHORT_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/
+
+/**
+ * What a key look-up that threw becomes: a value the database refuses stays its 400; anything else is logged and
+ * answered 503 KEY_CHECK_UNAVAILABLE (the collector or uploader retries).
+ */
+export function keyCheckFailure(err: unknown): unknown {
+  return outageUnlessInvalidValue(err, () => {
+    log.error({ err }, 'API key check failed')
+    return new ServiceUnavailableError('API key check unavailable; retry shortly', 'KEY_CHECK_UNAVAILABLE')
+  })
+}
 
 /** True when `grant` may upload a call of `talkgroup` on `system`. */
 export function grantAllows(grant: KeyScope, system: number, talkgroup: number): boolean {

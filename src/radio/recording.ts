@@ -18,6 +18,11 @@ function startsWith(packet: Uint8Array, magic: string): boolean {
   return true
 }
 
+/** The OpusHead and OpusTags packets of an Ogg Opus stream: headers, not audio. */
+export function isOpusHeaderPacket(packet: Uint8Array): boolean {
+  return startsWith(packet, OPUS_HEAD) || startsWith(packet, OPUS_TAGS)
+}
+
 /**
  * Keeps one transmission's chunks (bounded) as they are delivered, and builds its Ogg Opus file with the native
  * muxer only if the transmission is saved. Raw packets go in as they are; Ogg chunks are demuxed and their audio
@@ -62,7 +67,7 @@ export class RecordingWriter {
         if (head) preSkip = parseOpusHead(head).preSkip
       }
       for (const packet of packets) {
-        if (startsWith(packet, OPUS_HEAD) || startsWith(packet, OPUS_TAGS)) continue
+        if (isOpusHeaderPacket(packet)) continue
         if (!muxer) {
           muxer = new OggMuxer({
             preSkip,

@@ -9,18 +9,10 @@ import {
 } from '../../actors/transmission.machine.ts'
 import type { Config } from '../config.ts'
 import { encodeSseEvent, type SseRegistry } from '../http/sse.ts'
-import type { ApiKeyService } from '../identity/api-keys.ts'
+import { type ApiKeyService, keyCheckFailure } from '../identity/api-keys.ts'
 import type { ActorRegistry } from '../platform/actors/registry.ts'
-import { outageUnlessInvalidValue } from '../platform/db/faults.ts'
 import type { Db } from '../platform/db/index.ts'
-import {
-  AppError,
-  BadRequestError,
-  RateLimitedError,
-  ServiceUnavailableError,
-  UnauthorizedError,
-} from '../platform/errors.ts'
-import { log } from '../platform/log.ts'
+import { AppError, BadRequestError, RateLimitedError, UnauthorizedError } from '../platform/errors.ts'
 import { classifyChunk } from '../platform/native.ts'
 import type { RateLimiter, RateLimits } from '../platform/rate-limit.ts'
 import type { BlobStore } from '../platform/storage/blob-store.ts'
@@ -154,13 +146,7 @@ export class RadioService {
     try {
       name = await this.deps.apiKeys.verify(key)
     } catch (err) {
-      throw outageUnlessInvalidValue(err, () => {
-        log.error({ err }, 'API key check failed')
-        return new ServiceUnavailableError(
-          'API key check unavailable; retry shortly',
-          'KEY_CHECK_UNAVAILABLE',
-        )
-      })
+      throw keyCheckFailure(err)
     }
     if (!name) throw new UnauthorizedError('Invalid API key', 'INVALID_API_KEY')
     if (this.keyCache.size >= KEY_CACHE_ENTRIES) this.keyCache.clear()

@@ -160,7 +160,7 @@ async function airwave(audio: Uint8Array): Promise<Row[]> {
 
 const dir = tempDir('airwave-calls-bench-')
 try {
-  const audio = callAudio('m4a', CALL_SECONDS)
+  const audio = await callAudio('m4a', CALL_SECONDS)
   const audioPath = join(dir.path, 'call.m4a')
   await Bun.write(audioPath, audio)
   console.log(

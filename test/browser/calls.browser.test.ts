@@ -16,7 +16,7 @@ const sendCall = (talkgroup: string, dateTime: string) =>
   )
 
 beforeAll(async () => {
-  m4a = callAudio('m4a', 3)
+  m4a = await callAudio('m4a', 3)
   ;[server, browser] = await Promise.all([startServer({ INGEST_API_KEYS: KEY }), launchBrowser()])
 })
 afterAll(async () => {

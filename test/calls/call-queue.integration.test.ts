@@ -6,7 +6,7 @@ let server: RunningServer
 let m4a: Uint8Array
 
 beforeAll(async () => {
-  m4a = callAudio('m4a', 10)
+  m4a = await callAudio('m4a', 10)
   server = await startServer({
     INGEST_API_KEYS: 'test-ingest-key',
     CALL_TRANSCODE_CONCURRENCY: '1',

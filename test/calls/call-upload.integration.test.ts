@@ -42,7 +42,7 @@ async function createKey(body: Record<string, unknown>): Promise<string> {
 }
 
 beforeAll(async () => {
-  m4a = callAudio('m4a', 4)
+  m4a = await callAudio('m4a', 4)
   server = await startServer({ INGEST_API_KEYS: KEY, CALL_UPLOAD_MAX_MB: '1' })
   scopedKey = await createKey({ name: 'tr-1', systems: [7], talkgroups: [100, 200] })
   openMhzKey = await createKey({ name: 'omz', systems: [9], openmhzShortName: 'countyfire' })
@@ -169,7 +169,7 @@ describe('POST /api/call-upload (rdio-scanner API)', () => {
       ['wav', 'audio/wav', '1767447000'],
       ['mp3', 'audio/mpeg', '1767447100'],
     ] as const) {
-      const bytes = callAudio(format, 2)
+      const bytes = await callAudio(format, 2)
       const reply = await upload(
         `${server.url}/api/call-upload`,
         rdioScannerForm(

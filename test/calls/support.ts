@@ -1,37 +1,26 @@
 /** Helpers for the scanner-call tests: call audio made by FFmpeg as the uploaders make it, and their multipart forms. */
 import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { makeTone } from '../support/audio.ts'
 import { tempDir } from '../support/tmp.ts'
 
 export type CallAudioFormat = 'm4a' | 'wav' | 'mp3'
 
 /** `seconds` of a tone as trunk-recorder (m4a: AAC-LC 16 kHz mono 32k; wav: PCM16 8 kHz) or SDRTrunk (mp3) store it. */
-export function callAudio(format: CallAudioFormat, seconds: number, frequency = 600): Uint8Array {
+export async function callAudio(
+  format: CallAudioFormat,
+  seconds: number,
+  frequency = 600,
+): Promise<Uint8Array> {
   const dir = tempDir('airwave-call-')
   try {
-    const path = join(dir.path, `call.${format}`)
-    const codec = {
+    const args = {
       m4a: ['-ac', '1', '-ar', '16000', '-c:a', 'aac', '-b:a', '32k'],
       wav: ['-ac', '1', '-ar', '8000', '-c:a', 'pcm_s16le'],
       mp3: ['-ac', '1', '-ar', '8000', '-c:a', 'libmp3lame', '-b:a', '16k'],
     }[format]
-    const result = Bun.spawnSync(
-      [
-        'ffmpeg',
-        '-v',
-        'error',
-        '-y',
-        '-f',
-        'lavfi',
-        '-i',
-        `sine=frequency=${frequency}:duration=${seconds}`,
-        ...codec,
-        path,
-      ],
-      { stderr: 'pipe' },
+    return new Uint8Array(
+      readFileSync(await makeTone(dir.path, `call.${format}`, seconds, { frequency, args })),
     )
-    if (result.exitCode !== 0) throw new Error(`ffmpeg failed: ${result.stderr.toString()}`)
-    return new Uint8Array(readFileSync(path))
   } finally {
     dir.remove()
   }

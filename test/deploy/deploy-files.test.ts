@@ -30,7 +30,8 @@ describe('deploy/compose.yaml', () => {
       const env = service.environment ?? {}
       expect(env.DATABASE_URL).toStartWith('postgres://')
       expect(env.REDIS_URL).toStartWith('redis://')
-      expect(env.S3_BUCKET).toBeTruthy()
+      expect(env.S3_BUCKET).toBe('airwave')
+      expect(env.S3_ENDPOINT).toBe('http://minio:9000')
       expect(env.TRACK_ACCEL_REDIRECT).toBe('/_airwave_files/')
       expect(env.INSTANCE_ID).toBe(name)
       expect(env.JWT_SECRET).toContain('JWT_SECRET')
