@@ -75,7 +75,9 @@ test('the SDK example in Chromium: MediaRecorder Blobs every 100 ms as stream-da
   })
   expect(seen.events.filter((e) => e.event === 'stream-error')).toEqual([])
   expect(seen.events.some((e) => e.event === 'stream-segments-updated')).toBe(true)
-  expect(seen.chunks).toBeGreaterThan(20)
+  // The first 2 s segment needs about 20 slices of 100 ms (MediaRecorder's first can run a little long, and the loop
+  // stops at that segment, so exactly 20 happens); with 1 s slices there would be 2 or 3.
+  expect(seen.chunks).toBeGreaterThanOrEqual(15)
   expect(errors).toEqual([])
   const playlist = await (await fetch(`${server.url}/livestream/stream123/stream.m3u8`)).text()
   expect(playlist).toContain('segment_0.ts')
