@@ -1,7 +1,7 @@
 import { join } from 'node:path'
-import Redis from 'ioredis'
 import { AudiobookService } from './audiobooks/service.ts'
 import { CallService } from './calls/service.ts'
+import { Cluster } from './cluster/cluster.ts'
 import type { Config } from './config.ts'
 import { SseRegistry } from './http/sse.ts'
 import { ApiKeyService } from './identity/api-keys.ts'
@@ -47,7 +47,8 @@ export interface Services {
   /** Sees every actor of the registry from its creation on, for the inspector. */
   inspector: InspectionFeed
   rateLimits: RateLimits
-  redis: Redis | undefined
+  /** This instance in the cluster: membership, leases, the Redis link (a single node without REDIS_URL). */
+  cluster: Cluster
   /** Audiobook jobs (their `job` actors are defined on `registry`). */
   audiobooks: AudiobookService
   /** Live radio: slot actors, SSE channels, transmission history. */
@@ -96,16 +97,14 @@ export async function createServices(
     signer: urlSigner,
     s3: config.s3,
   })
-  const redis = config.redisUrl
-    ? new Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: false })
-    : undefined
+  const cluster = Cluster.fromConfig(config)
   const apiKeys = new ApiKeyService(database.db, config.ingestApiKeys)
   const registry = new ActorRegistry()
   const inspector = new InspectionFeed(registry)
   const sse = new SseRegistry()
   // In process: one instance's rooms. A cluster would choose a shared broker here; nothing else changes.
   const realtime = new Dispatcher(tokens, new LocalRoomBroker())
-  const rateLimits = new RateLimits(redis)
+  const rateLimits = new RateLimits(cluster.redis?.commands)
   gaugeSources.actorsByKind = () => inspector.countsByKind()
   gaugeSources.transitionRatesByKind = () => inspector.transitionRates()
   gaugeSources.sseStreams = () => sse.size
@@ -144,7 +143,7 @@ export async function createServices(
     socketIo: new SocketIoGateway(realtime),
     sse,
     rateLimits,
-    redis,
+    cluster,
     audiobooks,
     radio,
     calls: new CallService({
@@ -169,6 +168,6 @@ export async function closeServices(services: Services): Promise<void> {
   services.inspector.stop()
   services.radio.close()
   await services.tracks.close()
-  services.redis?.disconnect()
+  await services.cluster.close()
   await services.database.close()
 }

@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { hostname } from 'node:os'
 import { join, resolve } from 'node:path'
 
 /** Thrown for any invalid setting; `main.ts` prints its message as one line and exits. */
@@ -31,6 +33,8 @@ export interface Config {
   publicUrl: string
   corsOrigins: string[]
   redisUrl: string | undefined
+  /** Names this instance in the cluster (INSTANCE_ID; generated when not given). */
+  instanceId: string
   ingestRateLimit: number
   listenTimeoutS: number
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
@@ -235,6 +239,7 @@ export function loadConfig(env: Env = process.env): Config {
       .map((o) => o.trim())
       .filter((o) => o !== ''),
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    instanceId: instanceId(env),
     ingestRateLimit: int(env, 'INGEST_RATE_LIMIT', 1000, 1, 1_000_000),
     listenTimeoutS: int(env, 'LISTEN_TIMEOUT_S', 300, 0, 86_400),
     logLevel: logLevel as Config['logLevel'],
@@ -249,6 +254,24 @@ export function loadConfig(env: Env = process.env): Config {
       maxQueued: int(env, 'CALL_QUEUE_MAX', 100, 0, 100_000),
     },
   }
+}
+
+const INSTANCE_ID = /^[A-Za-z0-9._-]{1,64}$/
+
+/** INSTANCE_ID as given, or the host name plus a random suffix (a restarted instance is a new member). */
+function instanceId(env: Env): string {
+  const given = str(env, 'INSTANCE_ID')
+  if (given === undefined) {
+    const host =
+      hostname()
+        .replace(/[^A-Za-z0-9._-]/g, '')
+        .slice(0, 40) || 'airwave'
+    return `${host}-${randomBytes(3).toString('hex')}`
+  }
+  if (!INSTANCE_ID.test(given)) {
+    throw new ConfigError(`INSTANCE_ID=${given} is not valid: use 1 to 64 letters, digits, '.', '_' or '-'`)
+  }
+  return given
 }
 
 function trackConfig(env: Env, dataDir: string, audioFilesDir: string): TrackConfig {

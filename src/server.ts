@@ -54,6 +54,7 @@ export function createApp(services: Services) {
     .use(
       healthRoutes({
         env: config.env,
+        cluster: () => services.cluster.status(),
         checks: {
           database: async () => {
             await services.database.ping()

@@ -1,0 +1,58 @@
+/**
+ * The cluster's connections to Redis: one for commands, and dedicated ones for blocking reads and subscriptions (a
+ * connection blocked in XREAD cannot carry anything else). Commands fail at once while Redis is unreachable (no
+ * offline queue): callers fall back to per-instance operation, and every connection reconnects by itself.
+ */
+import Redis from 'ioredis'
+import { log } from '../platform/log.ts'
+
+/** Gap between reconnection attempts while Redis is unreachable. */
+export const REDIS_RECONNECT_MS = 500
+/** A command with no answer after this long fails (a stalled Redis must not stall requests). */
+export const REDIS_COMMAND_TIMEOUT_MS = 2000
+/** Logs about an unreachable Redis, at most one per this long per connection. */
+const ERROR_LOG_EVERY_MS = 10_000
+
+export class RedisLink {
+  /** For commands (never blocking ones). */
+  readonly commands: Redis
+  private readonly connections: Redis[] = []
+
+  constructor(readonly url: string) {
+    this.commands = this.connect('commands', REDIS_COMMAND_TIMEOUT_MS)
+  }
+
+  /** Whether the command connection is up now. */
+  get reachable(): boolean {
+    return this.commands.status === 'ready'
+  }
+
+  /** A connection of its own for blocking reads (XREAD BLOCK) or pub/sub, closed with the link. */
+  dedicated(role: string): Redis {
+    return this.connect(role, undefined)
+  }
+
+  close(): void {
+    for (const connection of this.connections) connection.disconnect()
+  }
+
+  private connect(role: string, commandTimeout: number | undefined): Redis {
+    const connection = new Redis(this.url, {
+      lazyConnect: false,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      connectTimeout: REDIS_COMMAND_TIMEOUT_MS,
+      ...(commandTimeout ? { commandTimeout } : {}),
+      retryStrategy: () => REDIS_RECONNECT_MS,
+    })
+    let lastLogged = 0
+    connection.on('error', (err) => {
+      const now = Date.now()
+      if (now - lastLogged < ERROR_LOG_EVERY_MS) return
+      lastLogged = now
+      log.warn({ err, role }, 'redis connection failed; retrying')
+    })
+    this.connections.push(connection)
+    return connection
+  }
+}
