@@ -59,7 +59,16 @@ export interface StopEvent {
   type: 'stop'
 }
 
-export type TransmissionEvent = ChunkEvent | StopEvent
+/**
+ * Continues from a context another instance kept (it owned the slot and died): a transmission in progress goes on,
+ * with a new silence timer. Only a new actor takes it.
+ */
+export interface RestoreEvent {
+  type: 'restore'
+  context: TransmissionContext
+}
+
+export type TransmissionEvent = ChunkEvent | StopEvent | RestoreEvent
 
 interface PendingChunk {
   sequence: number
@@ -226,6 +235,8 @@ const transmissionSetup = setup({
     announceEnd: (_, _params: TransmissionEnded) => {},
   },
   guards: {
+    /** The restored context has a transmission in progress. */
+    restoresTransmission: ({ event }) => event.type === 'restore' && event.context.transmission !== null,
     /** The chunk cannot continue the transmission in progress. */
     isNewSource: ({ context, event }) => {
       const t = context.transmission
@@ -280,6 +291,9 @@ export const transmissionMachine = transmissionSetup
           })
         }
       }),
+      restore: transmissionSetup.assign(({ context, event }) =>
+        event.type === 'restore' ? { ...event.context, slot: context.slot } : {},
+      ),
       finish: transmissionSetup.enqueueActions(({ context, enqueue }) => {
         const t = context.transmission
         if (!t) return
@@ -306,7 +320,15 @@ export const transmissionMachine = transmissionSetup
     context: ({ input }) => ({ slot: input.slot, transmission: null, recentIds: [], lastOutcome: null }),
     initial: 'idle',
     states: {
-      idle: { on: { chunk: { target: 'receiving', actions: 'begin' } } },
+      idle: {
+        on: {
+          chunk: { target: 'receiving', actions: 'begin' },
+          restore: [
+            { guard: 'restoresTransmission', target: 'receiving', actions: 'restore' },
+            { actions: 'restore' },
+          ],
+        },
+      },
       receiving: {
         after: { silence: { target: 'ended', actions: 'finish' } },
         on: {

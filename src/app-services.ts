@@ -20,6 +20,8 @@ import { UrlSigner } from './platform/storage/url-signer.ts'
 import { PlaybackService } from './playback/service.ts'
 import { registerPlaybackSocket } from './playback/socket.ts'
 import { SessionStore } from './playback/store.ts'
+import { LocalRadioBus } from './radio/bus.ts'
+import { RedisRadioBus } from './radio/redis-bus.ts'
 import { RadioService } from './radio/service.ts'
 import { Dispatcher } from './realtime/dispatcher.ts'
 import { LocalRoomBroker } from './realtime/rooms.ts'
@@ -128,7 +130,16 @@ export async function createServices(
   registerLivestreamSocket(realtime, livestream, livestreamLimits)
   const playback = new PlaybackService(registry, new SessionStore(database.db), tracks, realtime)
   registerPlaybackSocket(realtime, playback)
-  const radio = new RadioService({ config, registry, sse, db: database.db, blobs, apiKeys, rateLimits })
+  const radio = new RadioService({
+    config,
+    registry,
+    sse,
+    db: database.db,
+    blobs,
+    apiKeys,
+    rateLimits,
+    bus: cluster.redis ? new RedisRadioBus(cluster.leases, cluster.redis) : new LocalRadioBus(),
+  })
   return {
     config,
     database,
@@ -166,7 +177,7 @@ export async function closeServices(services: Services): Promise<void> {
   await services.registry.shutdown()
   services.playback.close()
   services.inspector.stop()
-  services.radio.close()
+  await services.radio.close()
   await services.tracks.close()
   await services.cluster.close()
   await services.database.close()

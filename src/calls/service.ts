@@ -10,6 +10,7 @@ import { log } from '../platform/log.ts'
 import { classifyChunk, OggDemuxer } from '../platform/native.ts'
 import { transcodeToOpusVoice } from '../platform/opus-transcode.ts'
 import { ProcessingSlots } from '../platform/processing-slots.ts'
+import { chunkEvent, endEvent, startEvent } from '../radio/events.ts'
 import { recordingKey } from '../radio/history.ts'
 import { callFields } from '../radio/history-item.ts'
 import { isOpusHeaderPacket, RecordingWriter } from '../radio/recording.ts'
@@ -189,12 +190,11 @@ export class CallService {
 
   private deliver(upload: CallUpload, row: CallHistoryRow, chunks: OpusChunk[]): void {
     const { transmissionId } = row
-    const channel = this.deps.radio.systemChannel(upload.system)
-    if (!channel) {
+    if (!this.deps.radio.systemChannel(upload.system)) {
       log.warn({ system: upload.system }, 'no live channel left for this system: call stored, not delivered')
       return
     }
-    channel.transmissionStarted(
+    const start = startEvent(
       transmissionId,
       {
         transmission_id: transmissionId,
@@ -207,10 +207,11 @@ export class CallService {
       },
       upload.talkgroup,
     )
-    chunks.forEach((chunk, sequence) => {
-      channel.chunkDelivered(transmissionId, sequence, chunk, upload.talkgroup)
-    })
-    channel.transmissionEnded(transmissionId, upload.talkgroup)
+    this.deps.radio.publishCall(upload.system, [
+      start,
+      ...chunks.map((chunk, sequence) => chunkEvent(transmissionId, sequence, chunk, upload.talkgroup)),
+      endEvent(transmissionId, upload.talkgroup),
+    ])
   }
 
   private async store(row: CallHistoryRow, chunks: OpusChunk[]): Promise<void> {

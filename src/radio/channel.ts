@@ -1,6 +1,6 @@
-import type { OpusChunk } from '../../actors/transmission.machine.ts'
 import { encodeSseEvent, type SseStream } from '../http/sse.ts'
 import { ChunkRing } from '../platform/native.ts'
+import type { RadioEvent } from './events.ts'
 import { radioMetrics } from './metrics.ts'
 
 export interface ChannelLimits {
@@ -22,7 +22,8 @@ export type TalkgroupFilter = ReadonlySet<number> | null
 
 interface CurrentTransmission {
   transmissionId: string
-  startData: Record<string, unknown>
+  /** Its `transmission_start` data, as JSON. */
+  startData: string
   talkgroup: number | undefined
   /** Event id its transmission_start was sent with. */
   eventId: number
@@ -46,7 +47,7 @@ interface PendingFrame {
  * (of its talkgroups).
  */
 export class RadioChannel {
-  private readonly ring: ChunkRing
+  private ring: ChunkRing
   /** The talkgroup of each event the ring holds, by event id (for filtered replay). */
   private readonly talkgroupOf = new Map<number, number>()
   private readonly listeners = new Map<SseStream, Listener>()
@@ -63,11 +64,7 @@ export class RadioChannel {
   ) {
     this.metricLabel = 'slot' in scope ? String(scope.slot) : `system:${scope.system}`
     // Ids start from the clock so a browser resuming after a server restart is never "ahead" of the new ring.
-    this.ring = new ChunkRing({
-      capacity: limits.ringEvents,
-      maxBytes: limits.ringBytes,
-      firstSequence: Date.now(),
-    })
+    this.ring = this.newRing(Date.now())
   }
 
   /** Id of the newest slot event (the id `connected`, `keepalive` and `timeout` carry). */
@@ -84,36 +81,34 @@ export class RadioChannel {
     return { oldest: this.ring.oldestSequence, newest: this.ring.newestSequence, count: this.ring.length }
   }
 
+  /** Publishes `events` under this instance's next ids (a single node, or a cluster instance cut off from Redis). */
+  append(events: readonly RadioEvent[]): void {
+    for (const event of events) this.receive(this.ring.nextSequence, event)
+  }
+
   /**
-   * `startData` is the `transmission_start` event's data. `talkgroup` tags a system's events for listeners that hear
-   * only some talkgroups; a slot's events go to every listener.
+   * Publishes `event` under `id`, given by whoever numbers this channel's events (this instance alone, or the
+   * cluster). Ids follow one another; a jump (events this instance missed, or a cluster that lost its counters)
+   * starts the replay ring over at `id`, since a ring only holds consecutive ids.
    */
-  transmissionStarted(transmissionId: string, startData: Record<string, unknown>, talkgroup?: number): void {
-    const eventId = this.publish('transmission_start', startData, talkgroup)
-    this.current = { transmissionId, startData, talkgroup, eventId }
-  }
-
-  chunkDelivered(transmissionId: string, sequence: number, chunk: OpusChunk, talkgroup?: number): void {
-    this.publish(
-      'audio_chunk',
-      {
-        sequence,
-        chunk: Buffer.from(chunk.data.buffer, chunk.data.byteOffset, chunk.data.byteLength).toString(
-          'base64',
-        ),
-        size: chunk.size,
-        transmission_id: transmissionId,
-        format: chunk.format,
-        duration_ms: (chunk.durationSamples / 48_000) * 1000,
-      },
-      talkgroup,
-    )
-    radioMetrics.chunksBroadcast.inc({ slot: this.metricLabel })
-  }
-
-  transmissionEnded(transmissionId: string, talkgroup?: number): void {
-    this.publish('transmission_end', { transmission_id: transmissionId }, talkgroup)
-    if (this.current?.transmissionId === transmissionId) this.current = null
+  receive(id: number, event: RadioEvent): void {
+    if (id !== this.ring.nextSequence) this.restartRing(id)
+    const frame = encodeSseEvent({ id: String(id), event: event.name, data: event.data })
+    this.ring.push(frame, Date.now())
+    if (event.talkgroup !== undefined) this.rememberTalkgroup(id, event.talkgroup)
+    this.fanOut({ frame, talkgroup: event.talkgroup })
+    if (event.name === 'transmission_start') {
+      this.current = {
+        transmissionId: event.transmissionId,
+        startData: event.data,
+        talkgroup: event.talkgroup,
+        eventId: id,
+      }
+    } else if (event.name === 'transmission_end') {
+      if (this.current?.transmissionId === event.transmissionId) this.current = null
+    } else {
+      radioMetrics.chunksBroadcast.inc({ slot: this.metricLabel })
+    }
   }
 
   /**
@@ -189,14 +184,14 @@ export class RadioChannel {
     }
   }
 
-  /** Encodes the event once, keeps it in the ring and queues the same bytes to every listener that hears it. */
-  private publish(event: string, data: Record<string, unknown>, talkgroup: number | undefined): number {
-    const id = this.ring.nextSequence
-    const frame = encodeSseEvent({ id: String(id), event, data })
-    this.ring.push(frame, Date.now())
-    if (talkgroup !== undefined) this.rememberTalkgroup(id, talkgroup)
-    this.fanOut({ frame, talkgroup })
-    return id
+  private newRing(firstSequence: number): ChunkRing {
+    return new ChunkRing({ capacity: this.limits.ringEvents, maxBytes: this.limits.ringBytes, firstSequence })
+  }
+
+  private restartRing(firstSequence: number): void {
+    this.flushPending()
+    this.ring = this.newRing(firstSequence)
+    this.talkgroupOf.clear()
   }
 
   /** A tagged event's talkgroup is kept while the ring holds the event, for filtered replay. */

@@ -74,7 +74,7 @@ export function radioRoutes(radio: RadioService, blobs: BlobStore, publicUrl: st
     await radio.limit(server?.requestIP(request)?.address ?? 'unknown')
     await radio.authorize(request.headers.get('authorization'))
     const chunk = parseIngestBody(await readJsonBody(request, MAX_INGEST_BODY_BYTES))
-    const outcome = radio.ingest(chunk)
+    const outcome = await radio.ingest(chunk)
     return {
       success: true,
       data: {

@@ -16,11 +16,19 @@ import { AppError, BadRequestError, RateLimitedError, UnauthorizedError } from '
 import { classifyChunk } from '../platform/native.ts'
 import type { RateLimiter, RateLimits } from '../platform/rate-limit.ts'
 import type { BlobStore } from '../platform/storage/blob-store.ts'
-import { RadioChannel } from './channel.ts'
+import type { IngestOutcome, QueuedChunk, RadioBus, RadioNode, SlotCommit } from './bus.ts'
+import { type ChannelScope, RadioChannel } from './channel.ts'
+import { chunkEvent, endEvent, type RadioEvent, startEvent } from './events.ts'
 import { DEFAULT_HISTORY_LIMITS, type HistoryLimits, TransmissionHistory } from './history.ts'
 import { radioMetrics } from './metrics.ts'
 import { type IngestRequest, SLOTS } from './model.ts'
 import { RecordingWriter } from './recording.ts'
+import {
+  recordedChunkFromText,
+  recordedChunkToText,
+  slotStateFromText,
+  slotStateToText,
+} from './slot-state.ts'
 
 /** Events each slot keeps for Last-Event-ID replay: 50 chunks (5 s at 10 chunks/s) plus transmission boundaries. */
 export const RING_EVENTS = 64
@@ -52,12 +60,16 @@ export interface RadioDeps {
   blobs: BlobStore
   apiKeys: ApiKeyService
   rateLimits: RateLimits
+  /** Where chunks go to their slot's owner and events to every instance (bus.ts). */
+  bus: RadioBus
   historyLimits?: HistoryLimits
 }
 
-export interface IngestOutcome {
-  duplicate: boolean
-  transmissionId: string | null
+/** What one slot actor turn produced, gathered so the owner hands it over in one step (bus.ts `SlotCommit`). */
+interface SlotTurn {
+  events: RadioEvent[]
+  recorded: Array<[string, string]>
+  ended: string[]
 }
 
 type TransmissionActor = ActorRefFrom<typeof transmissionMachine>
@@ -66,13 +78,16 @@ type TransmissionActor = ActorRefFrom<typeof transmissionMachine>
  * Live radio: one transmission actor per slot (via the registry) decides what each chunk means; its effects
  * feed the slot's channel (SSE fan-out and replay ring), the transmission's recording, and the history.
  */
-export class RadioService {
+export class RadioService implements RadioNode {
   readonly history: TransmissionHistory
   readonly ingestLimiter: RateLimiter
   private readonly channels = new Map<number, RadioChannel>()
   private readonly systemChannels = new Map<number, RadioChannel>()
-  private readonly recordings = new Map<string, RecordingWriter>()
+  /** Recordings in progress, by transmission id, with their slot. */
+  private readonly recordings = new Map<string, { slot: number; writer: RecordingWriter }>()
   private readonly keyCache = new Map<string, { name: string; expiresAt: number }>()
+  /** The slot actor turn in progress (`process`); effects outside one (the silence timer) are published at once. */
+  private turn: SlotTurn | null = null
 
   constructor(private readonly deps: RadioDeps) {
     const { config } = deps
@@ -107,13 +122,15 @@ export class RadioService {
       }),
       {
         onShutdown: async (actor) => {
-          actor.send({ type: 'stop' })
+          // In a cluster another instance continues the transmission; alone, it ends here.
+          if (!deps.bus.handsOverAtShutdown) actor.send({ type: 'stop' })
           await this.history.drain(4000)
         },
       },
     )
     // Both slots exist from the start, so the inspector shows them idle.
     for (const slot of SLOTS) this.actor(slot)
+    deps.bus.start(this)
   }
 
   channel(slot: number): RadioChannel {
@@ -154,8 +171,8 @@ export class RadioService {
     return name
   }
 
-  /** Checks the chunk is Opus (raw packet or Ogg Opus) and hands it to the slot's transmission actor. */
-  ingest(request: IngestRequest): IngestOutcome {
+  /** Checks the chunk is Opus (raw packet or Ogg Opus) and hands it to the slot's owner. */
+  ingest(request: IngestRequest): Promise<IngestOutcome> {
     const classified = classifyChunk(request.chunkData)
     if (classified.kind === 'neither') {
       throw new BadRequestError(
@@ -163,21 +180,84 @@ export class RadioService {
         classified.code ?? 'INVALID_CHUNK',
       )
     }
-    const actor = this.actor(request.slot)
-    actor.send({
-      type: 'chunk',
-      radioId: request.radioId,
-      talkgroupId: request.talkgroupId,
-      sequence: request.sequence,
-      chunk: new OpusChunk(request.chunkData, classified.kind, classified.durationSamples),
-      timestamp: request.timestamp,
-      capturedAt: request.capturedAt,
+    return this.deps.bus.submit({
+      ...request,
+      format: classified.kind,
+      durationSamples: classified.durationSamples,
       receivedAt: Date.now(),
-      saveRecording: request.saveRecording,
     })
+  }
+
+  /** Runs the slot actor on `chunk` and publishes what it did, with the state a successor would continue from. */
+  process(chunk: QueuedChunk, ingestId?: string): IngestOutcome {
+    const actor = this.actor(chunk.slot)
+    const turn: SlotTurn = { events: [], recorded: [], ended: [] }
+    this.turn = turn
+    try {
+      actor.send({
+        type: 'chunk',
+        radioId: chunk.radioId,
+        talkgroupId: chunk.talkgroupId,
+        sequence: chunk.sequence,
+        chunk: new OpusChunk(chunk.chunkData, chunk.format, chunk.durationSamples),
+        timestamp: chunk.timestamp,
+        capturedAt: chunk.capturedAt,
+        receivedAt: chunk.receivedAt,
+        saveRecording: chunk.saveRecording,
+      })
+    } finally {
+      this.turn = null
+    }
     const { lastOutcome, transmission } = actor.getSnapshot().context
-    radioMetrics.chunksReceived.inc({ slot: String(request.slot), outcome: lastOutcome ?? 'delivered' })
+    this.publishTurn(chunk.slot, turn, ingestId)
+    radioMetrics.chunksReceived.inc({ slot: String(chunk.slot), outcome: lastOutcome ?? 'delivered' })
     return { duplicate: lastOutcome === 'duplicate', transmissionId: transmission?.transmissionId ?? null }
+  }
+
+  /** Publishes a scanner call's events on its system's channel, in every instance. */
+  publishCall(system: number, events: readonly RadioEvent[]): void {
+    this.deps.bus.publish({ system }, events)
+  }
+
+  receive(scope: ChannelScope, id: number, event: RadioEvent): void {
+    this.channelFor(scope)?.receive(id, event)
+  }
+
+  appendLocal(scope: ChannelScope, events: readonly RadioEvent[]): void {
+    this.channelFor(scope)?.append(events)
+  }
+
+  lastEventId(scope: ChannelScope): number {
+    return this.channelFor(scope)?.lastEventId ?? Date.now()
+  }
+
+  /** Starts the slot's actor over from `state` (what the previous owner left), with its recordings in progress. */
+  takeOver(slot: number, state: string | null, recorded: Array<[string, string]>): void {
+    this.deps.registry.stop(TRANSMISSION_KIND, `slot${slot}`)
+    const actor = this.actor(slot)
+    if (!state) return
+    const context = slotStateFromText(state)
+    actor.send({ type: 'restore', context })
+    const current = context.transmission?.transmissionId
+    if (!current) return
+    const writer = new RecordingWriter(current)
+    for (const [transmissionId, chunk] of recorded) {
+      if (transmissionId === current) writer.add(recordedChunkFromText(chunk))
+    }
+    this.recordings.set(current, { slot, writer })
+  }
+
+  /** Another instance owns the slot now: this one's actor and recordings of it are stale. */
+  giveUp(slot: number): void {
+    for (const [transmissionId, recording] of this.recordings) {
+      if (recording.slot === slot) this.recordings.delete(transmissionId)
+    }
+    this.deps.registry.stop(TRANSMISSION_KIND, `slot${slot}`)
+    this.actor(slot)
+  }
+
+  private channelFor(scope: ChannelScope): RadioChannel | null {
+    return 'slot' in scope ? (this.channels.get(scope.slot) ?? null) : this.systemChannel(scope.system)
   }
 
   /** A scanner system's live channel (made on first use), or null past MAX_SYSTEM_CHANNELS. */
@@ -237,7 +317,8 @@ export class RadioService {
   }
 
   /** Stops history retries and channel timers; runs after the registry let each slot actor end and persist. */
-  close(): void {
+  async close(): Promise<void> {
+    await this.deps.bus.close()
     this.history.stop()
     for (const channel of [...this.channels.values(), ...this.systemChannels.values()]) channel.close()
   }
@@ -248,26 +329,60 @@ export class RadioService {
     })
   }
 
+  /** Publishes a slot actor turn's events with the commit a successor continues from (bus.ts). */
+  private publishTurn(slot: number, turn: SlotTurn, ingestId?: string): void {
+    const commit: SlotCommit = {
+      slot,
+      ingestId,
+      state: slotStateToText(this.actor(slot).getSnapshot().context),
+      recorded: turn.recorded,
+      ended: turn.ended,
+    }
+    this.deps.bus.publish({ slot }, turn.events, commit)
+  }
+
+  /** Gathers an effect into the turn in progress; one from a timer is a turn of its own. */
+  private effect(slot: number, record: (turn: SlotTurn) => void): void {
+    if (this.turn) {
+      record(this.turn)
+      return
+    }
+    const turn: SlotTurn = { events: [], recorded: [], ended: [] }
+    record(turn)
+    this.publishTurn(slot, turn)
+  }
+
   private onStart(started: TransmissionStarted): void {
-    this.recordings.set(started.transmissionId, new RecordingWriter(started.transmissionId))
-    this.channel(started.slot).transmissionStarted(started.transmissionId, {
+    this.recordings.set(started.transmissionId, {
+      slot: started.slot,
+      writer: new RecordingWriter(started.transmissionId),
+    })
+    const event = startEvent(started.transmissionId, {
       transmission_id: started.transmissionId,
       slot: started.slot,
       radio_id: started.radioId,
       talkgroup_id: started.talkgroupId,
       timestamp: started.timestamp,
     })
+    this.effect(started.slot, (turn) => turn.events.push(event))
   }
 
   private onChunk(delivery: ChunkDelivery): void {
-    this.channel(delivery.slot).chunkDelivered(delivery.transmissionId, delivery.sequence, delivery.chunk)
-    this.recordings.get(delivery.transmissionId)?.add(delivery.chunk)
+    const event = chunkEvent(delivery.transmissionId, delivery.sequence, delivery.chunk)
+    this.recordings.get(delivery.transmissionId)?.writer.add(delivery.chunk)
+    this.effect(delivery.slot, (turn) => {
+      turn.events.push(event)
+      turn.recorded.push([delivery.transmissionId, recordedChunkToText(delivery.chunk)])
+    })
   }
 
   private onEnd(ended: TransmissionEnded): void {
-    this.channel(ended.slot).transmissionEnded(ended.transmissionId)
-    const writer = this.recordings.get(ended.transmissionId)
+    const writer = this.recordings.get(ended.transmissionId)?.writer
     this.recordings.delete(ended.transmissionId)
     this.history.record(ended, ended.saveRecording ? (writer?.finish() ?? null) : null)
+    this.effect(ended.slot, (turn) => {
+      turn.events.push(endEvent(ended.transmissionId))
+      turn.ended.push(ended.transmissionId)
+    })
   }
 }

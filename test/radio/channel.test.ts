@@ -2,6 +2,7 @@ import { expect, test } from 'bun:test'
 import { OpusChunk } from '../../actors/transmission.machine.ts'
 import { type SseCloseReason, SseRegistry } from '../../src/http/sse.ts'
 import { RadioChannel } from '../../src/radio/channel.ts'
+import { chunkEvent, startEvent } from '../../src/radio/events.ts'
 
 const started = {
   transmissionId: 'r1_tg2_20260103131500',
@@ -73,8 +74,8 @@ test('the ring replays what it holds after Last-Event-ID; a start evicted from i
   const registry = new SseRegistry()
   const channel = new RadioChannel({ slot: 1 }, { ...limits, keepaliveMs: 60_000 })
   const before = channel.lastEventId
-  channel.transmissionStarted(started.transmissionId, startData)
-  for (let s = 0; s < 20; s++) channel.chunkDelivered(started.transmissionId, s, opus(s))
+  channel.append([startEvent(started.transmissionId, startData)])
+  for (let s = 0; s < 20; s++) channel.append([chunkEvent(started.transmissionId, s, opus(s))])
   expect(channel.heldEventIds.count).toBe(8)
 
   const resumed = listener(registry, channel, { lastEventId: channel.lastEventId - 3 })
@@ -98,10 +99,10 @@ test('a slow listener is cut off at its bound; the others get every event', asyn
   const channel = new RadioChannel({ slot: 1 }, { ...limits, keepaliveMs: 60_000 })
   const slow = listener(registry, channel, { maxQueuedBytes: 8 * 1024 })
   const fast = listener(registry, channel)
-  channel.transmissionStarted(started.transmissionId, startData)
+  channel.append([startEvent(started.transmissionId, startData)])
   const seen: number[] = []
   for (let s = 0; s < 100; s++) {
-    channel.chunkDelivered(started.transmissionId, s, opus(s, 200))
+    channel.append([chunkEvent(started.transmissionId, s, opus(s, 200))])
     // The fast one reads as it goes; the slow one never reads.
     const text = await fast.read((t) => t.includes(`"sequence":${s},`))
     seen.push(
@@ -132,12 +133,12 @@ test('events published in one turn reach each listener once, in order, even when
   const registry = new SseRegistry()
   const channel = new RadioChannel({ slot: 1 }, { ...limits, ringEvents: 64, keepaliveMs: 60_000 })
   const early = listener(registry, channel)
-  channel.transmissionStarted(started.transmissionId, startData)
+  channel.append([startEvent(started.transmissionId, startData)])
   const resumeAfter = channel.lastEventId
-  for (let s = 0; s < 3; s++) channel.chunkDelivered(started.transmissionId, s, opus(s))
+  for (let s = 0; s < 3; s++) channel.append([chunkEvent(started.transmissionId, s, opus(s))])
   // Joins before the turn ends: the three chunks are in the ring but not yet written to `early`.
   const resumed = listener(registry, channel, { lastEventId: resumeAfter })
-  for (let s = 3; s < 6; s++) channel.chunkDelivered(started.transmissionId, s, opus(s))
+  for (let s = 3; s < 6; s++) channel.append([chunkEvent(started.transmissionId, s, opus(s))])
   const sequences = (text: string) => [...text.matchAll(/"sequence":(\d+)/g)].map((m) => Number(m[1]))
   const allSix = (t: string) => sequences(t).length >= 6
   expect(sequences(await early.read(allSix))).toEqual([0, 1, 2, 3, 4, 5])
