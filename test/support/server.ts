@@ -18,9 +18,12 @@ export interface RunningServer {
   stop(signal?: NodeJS.Signals): Promise<number>
 }
 
-/** Starts the real server (`bun src/main.ts`) on port 0 with a temp DATA_DIR; resolves once it listens. */
+/**
+ * Starts the real server (`bun src/main.ts`) on port 0 with a temp DATA_DIR; resolves once it listens. A DATA_DIR
+ * in `env` is used instead and left in place at `stop` (a restarted cluster instance keeps its folder).
+ */
 export async function startServer(env: Record<string, string> = {}): Promise<RunningServer> {
-  const data = tempDir('airwave-server-')
+  const data = env.DATA_DIR ? { path: env.DATA_DIR, remove() {} } : tempDir('airwave-server-')
   const proc = Bun.spawn(['bun', 'src/main.ts'], {
     cwd: REPO_ROOT,
     env: {

@@ -54,6 +54,24 @@ async function openPglite(dir: string | undefined): Promise<Database> {
   }
 }
 
+/** Any fixed number: the advisory lock instances sharing one database take around their migrations. */
+const MIGRATION_LOCK = 0x41697277
+
+/**
+ * Runs `migrate` while holding a session advisory lock, so cluster instances started together on a fresh database
+ * apply the migrations one after the other (the later ones find nothing left to do) instead of racing.
+ */
+async function migrateAlone(client: postgres.Sql, migrate: () => Promise<void>): Promise<void> {
+  const session = await client.reserve()
+  try {
+    await session`select pg_advisory_lock(${MIGRATION_LOCK})`
+    await migrate()
+  } finally {
+    await session`select pg_advisory_unlock(${MIGRATION_LOCK})`.catch(() => {})
+    session.release()
+  }
+}
+
 function redactUrl(url: string): string {
   const u = new URL(url)
   if (u.password) u.password = '***'
@@ -78,7 +96,9 @@ async function openPostgres(url: string): Promise<Database> {
     )
   }
   const db = drizzlePostgres(client, { schema }) as unknown as Db
-  await migratePostgres(drizzlePostgres(client), { migrationsFolder: MIGRATIONS_DIR })
+  await migrateAlone(client, () =>
+    migratePostgres(drizzlePostgres(client), { migrationsFolder: MIGRATIONS_DIR }),
+  )
   return {
     db,
     kind: 'postgres',
