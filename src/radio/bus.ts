@@ -48,6 +48,8 @@ export interface RadioNode {
   lastEventId(scope: ChannelScope): number
   /** This instance now owns `slot`: start its actor from `state` (null: idle), recordings from `recorded`. */
   takeOver(slot: number, state: string | null, recorded: Array<[string, string]>): void
+  /** The cluster's events reach this instance again after an outage: forget what it thought was in progress. */
+  resync(): void
   /** This instance no longer owns `slot`. */
   giveUp(slot: number): void
 }

@@ -88,8 +88,9 @@ export class RadioChannel {
 
   /**
    * Publishes `event` under `id`, given by whoever numbers this channel's events (this instance alone, or the
-   * cluster). Ids follow one another; a jump (events this instance missed, or a cluster that lost its counters)
-   * starts the replay ring over at `id`, since a ring only holds consecutive ids.
+   * cluster). Ids follow one another; a jump (events this instance missed, or a cluster that lost its counters, e.g.
+   * after a Redis outage, when each instance published alone) starts the replay ring over at `id`, since a ring
+   * only holds consecutive ids.
    */
   receive(id: number, event: RadioEvent): void {
     if (id !== this.ring.nextSequence) this.restartRing(id)
@@ -152,6 +153,11 @@ export class RadioChannel {
     if (!this.keepalive) this.keepalive = setInterval(() => this.sendKeepalive(), this.limits.keepaliveMs)
   }
 
+  /** No transmission is known to be in progress (a new listener gets none until the next transmission_start). */
+  forgetCurrent(): void {
+    this.current = null
+  }
+
   /** Forgets a listener whose stream ended (any reason). */
   detach(stream: SseStream): void {
     const listener = this.listeners.get(stream)
@@ -188,10 +194,12 @@ export class RadioChannel {
     return new ChunkRing({ capacity: this.limits.ringEvents, maxBytes: this.limits.ringBytes, firstSequence })
   }
 
+  /** After a jump nothing before it is known for sure, not even which transmission is in progress. */
   private restartRing(firstSequence: number): void {
     this.flushPending()
     this.ring = this.newRing(firstSequence)
     this.talkgroupOf.clear()
+    this.forgetCurrent()
   }
 
   /** A tagged event's talkgroup is kept while the ring holds the event, for filtered replay. */

@@ -205,7 +205,8 @@ export class RedisRadioBus implements RadioBus {
     const args: Array<string | number> = [
       owned?.lease.value ?? '',
       channel,
-      node.lastEventId(scope) + 1,
+      // A channel's first id in the cluster (or after Redis lost its counters): above every id any instance gave.
+      Math.max(node.lastEventId(scope) + 1, Date.now()),
       commit?.ingestId ?? '',
       commit?.state ?? '',
       EVENT_STREAM_MAX,
@@ -325,6 +326,7 @@ export class RedisRadioBus implements RadioBus {
   /** Delivers every channel's events to this instance's listeners, after filling the rings from the stream. */
   private async readEvents(connection: import('ioredis').default): Promise<void> {
     let last: string | undefined
+    let cutOff = false
     while (!this.closed) {
       try {
         if (last === undefined) {
@@ -346,10 +348,16 @@ export class RedisRadioBus implements RadioBus {
           last,
         )) as Array<[string, Array<[string, Fields]>]> | null
         const entries = streams?.[0]?.[1] ?? []
+        if (cutOff) {
+          // While cut off, each instance published alone: what this one thinks is in progress may have ended.
+          this.started().resync()
+          cutOff = false
+        }
         this.deliver(entries)
         last = entries.at(-1)?.[0] ?? last
       } catch (err) {
         if (this.closed) return
+        cutOff = true
         log.debug({ err }, 'reading the radio events failed; retrying')
         await Bun.sleep(REDIS_RECONNECT_MS)
       }

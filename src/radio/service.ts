@@ -247,6 +247,10 @@ export class RadioService implements RadioNode {
     this.recordings.set(current, { slot, writer })
   }
 
+  resync(): void {
+    for (const channel of [...this.channels.values(), ...this.systemChannels.values()]) channel.forgetCurrent()
+  }
+
   /** Another instance owns the slot now: this one's actor and recordings of it are stale. */
   giveUp(slot: number): void {
     for (const [transmissionId, recording] of this.recordings) {
