@@ -42,7 +42,8 @@ export class RedisLink {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
       connectTimeout: REDIS_COMMAND_TIMEOUT_MS,
-      ...(commandTimeout ? { commandTimeout } : {}),
+      // Commands sent in one turn of the event loop go out in one write (many ingest requests are handled per turn).
+      ...(commandTimeout ? { commandTimeout, enableAutoPipelining: true } : {}),
       retryStrategy: () => REDIS_RECONNECT_MS,
     })
     let lastLogged = 0

@@ -28,8 +28,8 @@ export interface SlotCommit {
   slot: number
   /** The ingest entry whose processing made these events, when one did (the successor resumes after it). */
   ingestId?: string
-  /** The slot actor's context after them (slot-state.ts). */
-  state: string
+  /** The slot actor's context after them (slot-state.ts); read once per write, the last one of a batch. */
+  state: () => string
   /** Chunks added to recordings in progress, by transmission id (slot-state.ts's text). */
   recorded: Array<[transmissionId: string, chunk: string]>
   /** Transmissions whose recordings were finished. */

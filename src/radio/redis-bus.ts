@@ -80,6 +80,24 @@ if ARGV[4] ~= '' then redis.call('SET', KEYS[4], ARGV[4]) end
 if ARGV[5] ~= '' then redis.call('SET', KEYS[5], ARGV[5]) end
 return first`
 
+const COMMIT_COMMAND = 'airwaveRadioCommit'
+type WithCommit = Record<typeof COMMIT_COMMAND, (...args: Array<string | number>) => Promise<number>>
+
+interface HeldWrite {
+  scope: ChannelScope
+  events: RadioEvent[]
+  commit: SlotCommit
+}
+
+/** Adds a later turn of the same slot to a held write: its events and recordings after, its position and state. */
+function mergeInto(held: HeldWrite, events: readonly RadioEvent[], commit: SlotCommit): void {
+  held.events.push(...events)
+  held.commit.recorded.push(...commit.recorded)
+  held.commit.ended.push(...commit.ended)
+  held.commit.ingestId = commit.ingestId ?? held.commit.ingestId
+  held.commit.state = commit.state
+}
+
 interface OwnedSlot {
   lease: Lease
   /** The last ingest entry handed to the actor. */
@@ -145,10 +163,15 @@ export class RedisRadioBus implements RadioBus {
   private readonly stopContending: Array<() => Promise<void>> = []
   private closed = false
 
+  /** Slot writes gathered while one read of the ingest streams is processed; written once per slot after it. */
+  private batch: Map<number, HeldWrite> | null = null
   constructor(
     private readonly leases: Leases,
     private readonly link: RedisLink,
-  ) {}
+  ) {
+    // Sent once, then called by its SHA; ioredis loads it again after a Redis restart.
+    link.commands.defineCommand(COMMIT_COMMAND, { numberOfKeys: 5, lua: COMMIT })
+  }
 
   private get redis() {
     return this.link.commands
@@ -193,22 +216,46 @@ export class RedisRadioBus implements RadioBus {
   }
 
   publish(scope: ChannelScope, events: readonly RadioEvent[], commit?: SlotCommit): void {
-    const node = this.started()
     const owned = commit ? this.owned.get(commit.slot) : undefined
     // Without Redis, or from a slot actor this instance runs without owning it (Redis was unreachable): alone.
     if (!this.link.reachable || (commit && !owned)) {
-      node.appendLocal(scope, events)
+      this.started().appendLocal(scope, events)
       return
     }
+    if (commit && this.batch) {
+      const held = this.batch.get(commit.slot)
+      if (held) mergeInto(held, events, commit)
+      else
+        this.batch.set(commit.slot, {
+          scope,
+          events: [...events],
+          commit: { ...commit, recorded: [...commit.recorded], ended: [...commit.ended] },
+        })
+      return
+    }
+    this.write(scope, events, commit)
+  }
+
+  /** One fenced script call: the events (numbered by Redis), and for a slot its state, recordings and read position. */
+  private write(scope: ChannelScope, events: readonly RadioEvent[], commit?: SlotCommit): void {
     if (events.length === 0 && !commit?.ingestId) return
+    const node = this.started()
+    const owned = commit ? this.owned.get(commit.slot) : undefined
+    if (commit && !owned) return
     const channel = channelName(scope)
+    const slot = commit?.slot ?? 0
     const args: Array<string | number> = [
+      owned?.lease.key ?? 'airwave:lease:none',
+      EVENTS_KEY,
+      lastIdKey(channel),
+      slotKey(slot, 'cursor'),
+      slotKey(slot, 'state'),
       owned?.lease.value ?? '',
       channel,
       // A channel's first id in the cluster (or after Redis lost its counters): above every id any instance gave.
       Math.max(node.lastEventId(scope) + 1, Date.now()),
       commit?.ingestId ?? '',
-      commit?.state ?? '',
+      commit ? commit.state() : '',
       EVENT_STREAM_MAX,
       RECORDING_TTL_MS,
       events.length,
@@ -219,27 +266,16 @@ export class RedisRadioBus implements RadioBus {
       args.push(e.name, e.data, e.transmissionId, e.talkgroup === undefined ? '' : e.talkgroup)
     for (const [transmissionId, chunk] of commit?.recorded ?? []) args.push(transmissionId, chunk)
     for (const transmissionId of commit?.ended ?? []) args.push(transmissionId)
-    const slot = commit?.slot ?? 0
-    this.redis
-      .eval(
-        COMMIT,
-        5,
-        owned?.lease.key ?? 'airwave:lease:none',
-        EVENTS_KEY,
-        lastIdKey(channel),
-        slotKey(slot, 'cursor'),
-        slotKey(slot, 'state'),
-        ...args,
-      )
-      .catch((err: Error) => {
-        if (err.message.startsWith('FENCED')) {
-          // Another instance owns the slot: its successor will redo this work from the ingest stream.
-          if (owned) this.lose(slot, owned.lease)
-          return
-        }
-        log.warn({ err, channel }, 'radio events could not reach Redis; delivered on this instance only')
-        node.appendLocal(scope, events)
-      })
+    const redis = this.redis as unknown as WithCommit
+    redis[COMMIT_COMMAND](...args).catch((err: Error) => {
+      if (err.message.startsWith('FENCED')) {
+        // Another instance owns the slot: its successor will redo this work from the ingest stream.
+        if (owned) this.lose(slot, owned.lease)
+        return
+      }
+      log.warn({ err, channel }, 'radio events could not reach Redis; delivered on this instance only')
+      node.appendLocal(scope, events)
+    })
   }
 
   async close(): Promise<void> {
@@ -306,14 +342,21 @@ export class RedisRadioBus implements RadioBus {
           ...slots.map(ingestKey),
           ...cursors,
         )) as Array<[string, Array<[string, Fields]>]> | null
-        for (const [key, entries] of streams ?? []) {
-          const slot = Number(key.slice(key.lastIndexOf(':') + 1))
-          for (const [id, fields] of entries) {
-            const owned = this.owned.get(slot)
-            if (!owned) break
-            owned.cursor = id
-            this.started().process(chunkFromFields(slot, fields), id)
+        this.batch = new Map()
+        try {
+          for (const [key, entries] of streams ?? []) {
+            const slot = Number(key.slice(key.lastIndexOf(':') + 1))
+            for (const [id, fields] of entries) {
+              const owned = this.owned.get(slot)
+              if (!owned) break
+              owned.cursor = id
+              this.started().process(chunkFromFields(slot, fields), id)
+            }
           }
+        } finally {
+          const batch = this.batch
+          this.batch = null
+          for (const held of batch.values()) this.write(held.scope, held.events, held.commit)
         }
       } catch (err) {
         if (this.closed) return

@@ -248,7 +248,8 @@ export class RadioService implements RadioNode {
   }
 
   resync(): void {
-    for (const channel of [...this.channels.values(), ...this.systemChannels.values()]) channel.forgetCurrent()
+    for (const channel of [...this.channels.values(), ...this.systemChannels.values()])
+      channel.forgetCurrent()
   }
 
   /** Another instance owns the slot now: this one's actor and recordings of it are stale. */
@@ -338,7 +339,7 @@ export class RadioService implements RadioNode {
     const commit: SlotCommit = {
       slot,
       ingestId,
-      state: slotStateToText(this.actor(slot).getSnapshot().context),
+      state: () => slotStateToText(this.actor(slot).getSnapshot().context),
       recorded: turn.recorded,
       ended: turn.ended,
     }

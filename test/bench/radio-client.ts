@@ -10,8 +10,10 @@ import { LatencyHistogram } from './support.ts'
 
 interface Options {
   mode: 'broadcast' | 'ingest'
-  /** `http://127.0.0.1:port` */
-  base: string
+  /** `http://127.0.0.1:port` of each instance listeners connect to, spread evenly (one for a single server). */
+  listenBases: string[]
+  /** Where chunks are posted, round-robin (one for a single server). */
+  publishBases: string[]
   listenPath: string
   publishPath: string
   key: string
@@ -21,7 +23,6 @@ interface Options {
 }
 
 const options = JSON.parse(process.argv[2] ?? '{}') as Options
-const { hostname, port } = new URL(options.base)
 const now = () => performance.timeOrigin + performance.now()
 
 const latency = new LatencyHistogram()
@@ -61,8 +62,10 @@ async function connectListeners(): Promise<Socket<Listener>[]> {
   const BATCH = 250
   for (let start = 0; start < options.listeners; start += BATCH) {
     const batch = Array.from({ length: Math.min(BATCH, options.listeners - start) }, async (_, i) => {
-      const listener: Listener = { slot: ((start + i) % 2) + 1, tail: '', received: 0, connected: false }
+      const n = start + i
+      const listener: Listener = { slot: (n % 2) + 1, tail: '', received: 0, connected: false }
       listeners.push(listener)
+      const { hostname, port } = new URL(options.listenBases[n % options.listenBases.length] as string)
       const socket = await Bun.connect<Listener>({
         hostname,
         port: Number(port),
@@ -83,6 +86,7 @@ async function connectListeners(): Promise<Socket<Listener>[]> {
 
 let posted = 0
 let failed = 0
+let nextBase = 0
 /** Chunks the server acknowledged as duplicates: with 32 requests in flight per slot, some arrive after the
  * transmission's reorder window skipped past them. They are not re-broadcast, so listeners must not expect them. */
 let late = 0
@@ -97,7 +101,8 @@ async function post(slot: number, sequence: number): Promise<void> {
   const sent = now()
   sentAt[slot]?.set(sequence, sent)
   try {
-    const res = await fetch(`${options.base}${options.publishPath}`, {
+    const base = options.publishBases[nextBase++ % options.publishBases.length]
+    const res = await fetch(`${base}${options.publishPath}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${options.key}` },
       body,

@@ -8,9 +8,9 @@
  */
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { Subprocess } from 'bun'
 import { b64, opusPackets } from '../radio/support.ts'
 import { startServer } from '../support/server.ts'
+import { runRadioClient } from './radio-client-run.ts'
 import { startFloorProcess } from './support.ts'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60)
@@ -26,19 +26,6 @@ interface Target {
   listenPath: string
   publishPath: string
   stop(): Promise<void>
-}
-
-interface ClientResult {
-  connected: number
-  posted: number
-  failed: number
-  postsPerSecond?: number
-  expected: number
-  received: number
-  lost: number
-  p50: number
-  p99: number
-  max: number
 }
 
 function rssBytes(pid: number): number {
@@ -90,27 +77,18 @@ async function run(
   const sampler = setInterval(() => {
     peak = Math.max(peak, rssBytes(target.pid))
   }, 250)
-  const client: Subprocess<'ignore', 'pipe', 'inherit'> = Bun.spawn(
-    [
-      'bun',
-      join(HERE, 'radio-client.ts'),
-      JSON.stringify({
-        mode,
-        base: target.base,
-        listenPath: target.listenPath,
-        publishPath: target.publishPath,
-        key: KEY,
-        listeners,
-        seconds,
-        chunk,
-      }),
-    ],
-    { stdout: 'pipe', stderr: 'inherit' },
-  )
-  const output = await new Response(client.stdout).text()
-  await client.exited
+  const result = await runRadioClient({
+    mode,
+    listenBases: [target.base],
+    publishBases: [target.base],
+    listenPath: target.listenPath,
+    publishPath: target.publishPath,
+    key: KEY,
+    listeners,
+    seconds,
+    chunk,
+  })
   clearInterval(sampler)
-  const result = JSON.parse(output.trim().split('\n').at(-1) ?? '{}') as ClientResult
   return { ...result, bytesPerListener: listeners > 0 ? (peak - baseline) / listeners : 0 }
 }
 

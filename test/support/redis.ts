@@ -11,6 +11,8 @@ export const REDIS_SERVER_PATH = process.env.REDIS_SERVER_PATH ?? 'redis-server'
 export interface PrivateRedis {
   url: string
   port: number
+  /** The running server's process id (for CPU accounting in benches). */
+  readonly pid: number
   /** Kills the server (SIGKILL: an outage, not a shutdown). */
   kill(): Promise<void>
   /** Starts it again on the same port, empty (it keeps nothing on disk). */
@@ -54,6 +56,9 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
+    get pid() {
+      return proc?.pid ?? 0
+    },
     kill,
     restart: launch,
     async stop() {
