@@ -93,14 +93,16 @@ for (let round = 1; round <= ROUNDS; round++) {
         seconds: SECONDS,
       })
       console.error(JSON.stringify({ deployment: deployment.name, broadcast }))
+      const cpuBefore = cpuOf(deployment.pids)
       const ingest = await runRadioClient({
         ...common,
         mode: 'ingest',
         listeners: 100,
         seconds: INGEST_SECONDS,
       })
-      console.error(JSON.stringify({ deployment: deployment.name, ingest }))
-      results[deployment.name] = { broadcast, ingest }
+      const cpuMsPerChunk = ((cpuOf(deployment.pids) - cpuBefore) * 1000) / Math.max(1, ingest.posted)
+      console.error(JSON.stringify({ deployment: deployment.name, ingest, cpuMsPerChunk }))
+      results[deployment.name] = { broadcast, ingest, cpuMsPerChunk }
     } finally {
       await deployment.stop()
     }
