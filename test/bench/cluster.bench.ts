@@ -93,6 +93,7 @@ for (let round = 1; round <= ROUNDS; round++) {
         seconds: SECONDS,
       })
       console.error(JSON.stringify({ deployment: deployment.name, broadcast }))
+      const perProcessBefore = deployment.pids.map(cpuSeconds)
       const cpuBefore = cpuOf(deployment.pids)
       const ingest = await runRadioClient({
         ...common,
@@ -101,7 +102,10 @@ for (let round = 1; round <= ROUNDS; round++) {
         seconds: INGEST_SECONDS,
       })
       const cpuMsPerChunk = ((cpuOf(deployment.pids) - cpuBefore) * 1000) / Math.max(1, ingest.posted)
-      console.error(JSON.stringify({ deployment: deployment.name, ingest, cpuMsPerChunk }))
+      const perProcessMs = deployment.pids.map((pid, i) =>
+        Math.round((cpuSeconds(pid) - (perProcessBefore[i] as number)) * 1000),
+      )
+      console.error(JSON.stringify({ deployment: deployment.name, ingest, cpuMsPerChunk, perProcessMs }))
       results[deployment.name] = { broadcast, ingest, cpuMsPerChunk }
     } finally {
       await deployment.stop()
