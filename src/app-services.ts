@@ -22,6 +22,7 @@ import { registerPlaybackSocket } from './playback/socket.ts'
 import { SessionStore } from './playback/store.ts'
 import { RadioService } from './radio/service.ts'
 import { Dispatcher } from './realtime/dispatcher.ts'
+import { RedisRoomBroker } from './realtime/redis-rooms.ts'
 import { LocalRoomBroker } from './realtime/rooms.ts'
 import { SocketIoGateway } from './socketio/gateway.ts'
 import { TrackService } from './tracks/service.ts'
@@ -102,8 +103,9 @@ export async function createServices(
   const registry = new ActorRegistry()
   const inspector = new InspectionFeed(registry)
   const sse = new SseRegistry()
-  // In process: one instance's rooms. A cluster would choose a shared broker here; nothing else changes.
-  const realtime = new Dispatcher(tokens, new LocalRoomBroker())
+  // One instance's rooms, or the cluster's through Redis pub/sub; nothing else knows which.
+  const rooms = cluster.redis ? new RedisRoomBroker(cluster.instanceId, cluster.redis) : new LocalRoomBroker()
+  const realtime = new Dispatcher(tokens, rooms)
   const rateLimits = new RateLimits(cluster.redis?.commands)
   gaugeSources.actorsByKind = () => inspector.countsByKind()
   gaugeSources.transitionRatesByKind = () => inspector.transitionRates()
