@@ -17,7 +17,9 @@ import { RateLimits } from './platform/rate-limit.ts'
 import type { BlobStore } from './platform/storage/blob-store.ts'
 import { createBlobStore } from './platform/storage/index.ts'
 import { UrlSigner } from './platform/storage/url-signer.ts'
+import { RedisSessionSync } from './playback/redis-session-sync.ts'
 import { PlaybackService } from './playback/service.ts'
+import { LocalSessionSync, type SessionSync } from './playback/session-sync.ts'
 import { registerPlaybackSocket } from './playback/socket.ts'
 import { SessionStore } from './playback/store.ts'
 import { RadioService } from './radio/service.ts'
@@ -128,7 +130,19 @@ export async function createServices(
   const livestream = new LivestreamService(config, registry, realtime)
   const livestreamLimits = new LivestreamLimits(rateLimits, config.livestream)
   registerLivestreamSocket(realtime, livestream, livestreamLimits)
-  const playback = new PlaybackService(registry, new SessionStore(database.db), tracks, realtime)
+  const sessions = new SessionStore(database.db)
+  let sessionSync: SessionSync = new LocalSessionSync()
+  if (cluster.redis) {
+    const shared = new RedisSessionSync({
+      instanceId: cluster.instanceId,
+      link: cluster.redis,
+      membership: cluster.membership,
+      persist: (saved) => sessions.writeNow(saved),
+    })
+    await shared.start()
+    sessionSync = shared
+  }
+  const playback = new PlaybackService(registry, sessions, tracks, realtime, { sync: sessionSync })
   registerPlaybackSocket(realtime, playback)
   const radio = new RadioService({ config, registry, sse, db: database.db, blobs, apiKeys, rateLimits })
   return {
@@ -166,7 +180,7 @@ export async function createServices(
 /** Closes what `createServices` opened, in reverse order. */
 export async function closeServices(services: Services): Promise<void> {
   await services.registry.shutdown()
-  services.playback.close()
+  await services.playback.close()
   services.inspector.stop()
   services.radio.close()
   await services.tracks.close()
