@@ -120,6 +120,8 @@ export async function createServices(
     ffmpegPath: config.ffmpegPath,
     signedUrlTtl: config.signedUrlTtl,
     limits: config.audiobooks,
+    instanceId: cluster.instanceId,
+    cluster: cluster.redis !== undefined,
   })
   const tracks = await TrackService.start({
     db: database.db,
@@ -180,6 +182,7 @@ export async function createServices(
 /** Closes what `createServices` opened, in reverse order. */
 export async function closeServices(services: Services): Promise<void> {
   await services.registry.shutdown()
+  await services.audiobooks.close()
   await services.playback.close()
   services.inspector.stop()
   services.radio.close()
