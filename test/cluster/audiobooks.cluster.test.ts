@@ -45,7 +45,7 @@ exec ffmpeg "$@"
     const [started] = await Promise.all([
       startCluster({
         env: { AUDIOBOOK_CLAIM_TTL_S: '3', AUDIOBOOK_CONCURRENCY: '1' },
-        envFor: (i) => (i === VICTIM ? { FFMPEG_PATH: join(bin, 'ffmpeg') } : {}),
+        envFor: (i): Record<string, string> => (i === VICTIM ? { FFMPEG_PATH: join(bin, 'ffmpeg') } : {}),
       }),
       ...[330, 440, 550, 660].map(async (hz, i) => {
         tones[i] = await makeTone(files.path, `tone_${hz}.wav`, 2, hz)
