@@ -92,17 +92,29 @@ export class RedisSessionSync implements SessionSync {
   private lastWarned = 0
 
   constructor(private readonly options: RedisSessionSyncOptions) {
-    this.subscriber = options.link.dedicated('playback-sync')
-    this.subscriber.on('message', (_channel: string, payload: string) => this.received(payload))
+    // The rooms' connection too: a session reaches the other instances' actors before its announcement reaches
+    // their devices (published in that order, received in that order).
+    this.subscriber = options.link.subscriber
+    this.subscriber.on('message', (channel: string, payload: string) => {
+      if (channel === SYNC_CHANNEL) this.received(payload)
+    })
     this.subscriber.on('ready', () => {
       this.subscriber.subscribe(SYNC_CHANNEL).catch(() => {})
       if (!this.disconnected) return
       this.disconnected = false
-      for (const handle of this.reconnectHandlers) handle()
+      // Sharing needs the command connection, which may come back after this one.
+      const { commands } = options.link
+      const reconnected = () => {
+        for (const handle of this.reconnectHandlers) handle()
+      }
+      if (options.link.reachable) reconnected()
+      else commands.once('ready', reconnected)
     })
     this.subscriber.on('close', () => {
       this.disconnected = true
     })
+    // The connection is shared: it may be up already.
+    if (this.subscriber.status === 'ready') this.subscriber.subscribe(SYNC_CHANNEL).catch(() => {})
     this.sweeper = setInterval(() => void this.sweep(), ORPHAN_SWEEP_MS)
   }
 

@@ -87,6 +87,8 @@ export interface PlaybackServiceOptions {
 export class PlaybackService {
   /** Actors being restored from the store, so concurrent first requests of a user share one. */
   private readonly restoring = new Map<string, Promise<PlaybackActor>>()
+  /** The share of the change an actor just accepted, for `change` to await (set while the actor handles it). */
+  private readonly sharing = new Map<string, Promise<PlaybackSession | undefined>>()
   private readonly now: () => number
   private readonly sync: SessionSync
 
@@ -105,8 +107,12 @@ export class PlaybackService {
       PLAYBACK_KIND,
       playbackMachine.provide({
         actions: {
-          announce: (_, { userId, event, session }) =>
-            realtime.toRoom(userRoom(userId), event, this.view(userId, session)),
+          announce: (_, { userId, event, session }) => {
+            // Shared before it is announced, on the same Redis connection: every instance's actor has the change
+            // before any device can hear of it and answer (e.g. a follower that must be ignored now).
+            this.sharing.set(userId, this.sync.share(userId, session))
+            realtime.toRoom(userRoom(userId), event, this.view(userId, session))
+          },
           save: (_, { userId, session }) => store.save(userId, session),
         },
       }),
@@ -136,7 +142,10 @@ export class PlaybackService {
     }
     const actor = await this.actorFor(userId)
     const before = actor.getSnapshot().context
+    this.sharing.delete(userId)
     actor.send(event)
+    const shared = this.sharing.get(userId)
+    this.sharing.delete(userId)
     const { context } = actor.getSnapshot()
     let outcome: ChangeOutcome['outcome'] =
       context.staleCount > before.staleCount
@@ -145,8 +154,8 @@ export class PlaybackService {
           ? 'ignored'
           : 'applied'
     let session = context.session
-    if (outcome === 'applied' && session) {
-      const newer = await this.sync.share(userId, session)
+    if (outcome === 'applied' && shared) {
+      const newer = await shared
       if (newer) {
         // Another instance took a newer change first: it wins here too, and the user's devices hear it last.
         outcome = 'stale'

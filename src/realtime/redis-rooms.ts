@@ -1,7 +1,7 @@
 /**
  * Rooms across a cluster (GUIDE principle 13): the same `RoomBroker` as LocalRoomBroker, with Redis pub/sub carrying
  * each room's messages to every instance that has members in it. One channel per room (`airwave:room:<room>`); an
- * instance subscribes, on a dedicated connection, while the room has members here.
+ * instance subscribes, on its subscriber connection (RedisLink.subscriber), while the room has members here.
  *
  * Order: every message to a room goes through its channel, members on this instance included, so all members of a
  * room, on every instance and both transports, hear the room's messages in the one order Redis received them. The
@@ -43,12 +43,14 @@ export class RedisRoomBroker implements RoomBroker {
     private readonly instanceId: string,
     private readonly link: RedisLink,
   ) {
-    this.subscriber = link.dedicated('rooms')
+    this.subscriber = link.subscriber
     this.subscriber.on('message', (channel: string, payload: string) => this.received(channel, payload))
     this.subscriber.on('ready', () => void this.subscribeAll())
     this.subscriber.on('close', () => {
       this.subscribed = false
     })
+    // The connection is shared: it may be up already.
+    if (this.subscriber.status === 'ready') void this.subscribeAll()
   }
 
   join(room: string, member: RoomMember): void {
@@ -95,6 +97,7 @@ export class RedisRoomBroker implements RoomBroker {
   }
 
   private received(channel: string, payload: string): void {
+    if (!channel.startsWith(CHANNEL_PREFIX)) return
     const split = payload.indexOf('\n')
     // Published by this instance while it could not route through Redis: its members here have it already.
     if (split < 0 || payload.slice(0, split) === this.instanceId) return

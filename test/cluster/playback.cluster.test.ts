@@ -48,13 +48,9 @@ describe.skipIf(skipClusterTests('playback.cluster.test.ts'))('playback in a clu
     await client.request('getCurrentState', {}, 'trackState')
     return client
   }
-  /** A Socket.IO device (WebSocket transport) on `base`. */
-  const sioDevice = async (base: string, token: string, device: string) => {
-    const client = await SioRecorder.connect(base, {
-      auth: { token },
-      query: { device },
-      transports: ['websocket'],
-    })
+  /** A Socket.IO device on `base`: WebSocket only, or the client's default (long-polling, then the upgrade). */
+  const sioDevice = async (base: string, token: string, device: string, transports = ['websocket']) => {
+    const client = await SioRecorder.connect(base, { auth: { token }, query: { device }, transports })
     open.push(client)
     await client.socket.emitWithAck('getCurrentState', {})
     return client
@@ -74,8 +70,12 @@ describe.skipIf(skipClusterTests('playback.cluster.test.ts'))('playback in a clu
     const token = await cluster.token('alice')
     const phone = await wsDevice(cluster.urls[0] as string, token, 'phone')
     const laptop = await sioDevice(cluster.urls[1] as string, token, 'laptop')
-    // Through nginx: Socket.IO's WebSocket upgrade is proxied like /ws's.
-    const tablet = await sioDevice(cluster.url, token, 'tablet')
+    // Through nginx, as the documents' client connects: long-polling first, then the upgrade to a WebSocket.
+    const tablet = await sioDevice(cluster.url, token, 'tablet', ['polling', 'websocket'])
+    await until(
+      () => tablet.socket.io.engine.transport.name,
+      (name) => name === 'websocket',
+    )
 
     phone.emit('playTrack', { trackId: tracks.a, currentTime: 10 })
     for (const device of [laptop, tablet]) {
@@ -198,21 +198,26 @@ describe.skipIf(skipClusterTests('playback.cluster.test.ts'))('playback in a clu
     await laptop.next((f) => f.event === 'trackPaused' && f.data.currentTime === 4)
   }, 60_000)
 
-  test('Socket.IO long-polling needs a sticky balancer: round-robin sends its requests to instances without the session', async () => {
-    const handshake = await fetch(`${cluster.url}/socket.io/?EIO=4&transport=polling`)
-    const open = await handshake.text()
-    const sid = (JSON.parse(open.slice(1)) as { sid: string }).sid
-    const statuses: number[] = []
-    for (let n = 0; n < cluster.size; n++) {
-      const response = await fetch(`${cluster.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`, {
+  test("Socket.IO long-polling: a session exists on one instance only, so nginx keeps a client's /socket.io/ requests on one", async () => {
+    const handshake = await fetch(`${cluster.urls[0]}/socket.io/?EIO=4&transport=polling`)
+    const sid = (JSON.parse((await handshake.text()).slice(1)) as { sid: string }).sid
+    const connect = (base: string) =>
+      fetch(`${base}/socket.io/?EIO=4&transport=polling&sid=${sid}`, {
         method: 'POST',
         headers: { 'content-type': 'text/plain;charset=UTF-8' },
         body: '40',
       })
-      statuses.push(response.status)
-      const body = await response.text()
-      if (response.status === 400) expect(body).toContain('Session ID unknown')
-    }
-    expect(statuses.filter((s) => s === 400).length).toBeGreaterThanOrEqual(1)
+    // A round-robin balancer would send the session's next request to another instance, which does not know it.
+    const elsewhere = await connect(cluster.urls[1] as string)
+    expect(elsewhere.status).toBe(400)
+    expect(await elsewhere.text()).toContain('Session ID unknown')
+    expect((await connect(cluster.urls[0] as string)).status).toBe(200)
+
+    // Through the deployment's nginx, a client on long-polling alone keeps its session over many requests.
+    const token = await cluster.token('poller')
+    const poller = await sioDevice(cluster.url, token, 'poller', ['polling'])
+    for (let n = 0; n < 5; n++) await poller.socket.emitWithAck('getCurrentState', {})
+    expect(poller.socket.connected).toBe(true)
+    expect(poller.socket.io.engine.transport.name).toBe('polling')
   })
 })
