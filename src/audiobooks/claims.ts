@@ -46,7 +46,7 @@ export class JobClaims {
    */
   async claim(jobId: string): Promise<string | null> {
     const token = crypto.randomUUID()
-    const free = or(isNull(audiobookJobs.claimToken), lt(audiobookJobs.claimExpiresAt, sql`now()`))
+    const free = or(isNull(audiobookJobs.claimExpiresAt), lt(audiobookJobs.claimExpiresAt, sql`now()`))
     const queuedHere = this.held.get(jobId)
     const now = new Date()
     const taken = await this.db
@@ -112,7 +112,7 @@ export class JobClaims {
     clearInterval(this.timer)
   }
 
-  /** Shutdown: stops renewing and lets every held claim expire now, so another instance takes the jobs at once. */
+  /** Shutdown: stops renewing and lets go of every held claim, so another instance takes the jobs at once. */
   async releaseAll(): Promise<void> {
     this.stop()
     const tokens = [...this.held.values()]
@@ -120,7 +120,7 @@ export class JobClaims {
     if (tokens.length === 0) return
     await this.db
       .update(audiobookJobs)
-      .set({ claimExpiresAt: sql`now()` })
+      .set({ claimExpiresAt: null })
       .where(inArray(audiobookJobs.claimToken, tokens))
       .catch((err: unknown) =>
         log.warn({ err }, 'could not release audiobook job claims; they expire by themselves'),

@@ -38,7 +38,7 @@ export const audiobookJobs = pgTable(
     /**
      * The instance that holds the job (INSTANCE_ID): queued there, or transcoding there. Only the holder of
      * `claim_token` processes the job and records its outcome; a claim not renewed by `claim_expires_at` (its
-     * instance died) may be taken by another instance, with a new token.
+     * instance died), or without one (let go at shutdown), may be taken by another instance, with a new token.
      */
     claimedBy: text('claimed_by'),
     claimToken: text('claim_token'),
