@@ -4,7 +4,9 @@
  * The machine only declares the steps; the audiobooks feature provides them with `.provide()`:
  * - `acquireSlot` resolves when the job may start (processing runs a bounded number of jobs at once);
  *   the slot it takes is held until `processJob` settles.
- * - `processJob` probes, transcodes and stores every chapter and records the job as COMPLETED.
+ * - `processJob` probes, transcodes and stores every chapter and records the job as COMPLETED; it resolves with
+ *   null instead when the job turns out to be another instance's (claimed there, see src/audiobooks/claims.ts) or
+ *   gone, and the actor ends `released` without touching it.
  * - `recordFailure` records the job as FAILED with a reason fit to show its owner, and cleans up.
  * Stopping the actor (DELETE, shutdown) aborts the running step's `signal`, which kills its FFmpeg.
  */
@@ -43,7 +45,7 @@ export const jobMachine = setup({
     acquireSlot: fromPromise<void, JobInput>(async () => {
       throw notProvided('acquireSlot')
     }),
-    processJob: fromPromise<JobResult, JobInput>(async () => {
+    processJob: fromPromise<JobResult | null, JobInput>(async () => {
       throw notProvided('processJob')
     }),
     recordFailure: fromPromise<void, JobInput & { reason: string }>(async () => {
@@ -67,7 +69,10 @@ export const jobMachine = setup({
       invoke: {
         src: 'processJob',
         input: ({ context }) => ({ jobId: context.jobId }),
-        onDone: { target: 'completed', actions: assign({ result: ({ event }) => event.output }) },
+        onDone: [
+          { guard: ({ event }) => event.output === null, target: 'released' },
+          { target: 'completed', actions: assign({ result: ({ event }) => event.output }) },
+        ],
         onError: { target: 'failing', actions: assign({ error: ({ event }) => reasonOf(event.error) }) },
       },
     },
@@ -82,6 +87,8 @@ export const jobMachine = setup({
     },
     completed: { type: 'final' },
     failed: { type: 'final' },
+    /** Another instance processes the job (or it was deleted): nothing was recorded here. */
+    released: { type: 'final' },
   },
 })
 

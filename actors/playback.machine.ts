@@ -24,6 +24,11 @@
  * interval, not one per change: rescheduling a timer on every update costs more than the update itself at
  * thousands per second.
  *
+ * In a cluster every instance may run an actor for the same user; a change accepted on one instance reaches the
+ * others as `sync` (the session it produced), which an actor takes when it is newer than its own (`isNewerSession`),
+ * so the leader rule and the staleness check see the whole cluster's changes. A synced session is neither announced
+ * nor saved here: the instance that accepted the change did both.
+ *
  * Pure: the server provides `announce` (the user's sockets) and `save` (the database) with `.provide()`.
  */
 import { type ActorRefFrom, assign, setup } from 'xstate'
@@ -67,6 +72,8 @@ export type PlaybackEvent =
   | ({ type: 'update'; position: number; playing: boolean } & Change)
   /** The session as saved before this actor existed (sent once, right after it starts). */
   | { type: 'restore'; session: PlaybackSession }
+  /** The session another instance of the cluster made; taken when newer than this one's. */
+  | { type: 'sync'; session: PlaybackSession }
   /** Save anything newer than the last write now (server shutdown). */
   | { type: 'flush' }
   | { type: 'save.cooled' }
@@ -97,6 +104,15 @@ export function positionAt(session: PlaybackSession, now: number): number {
   if (!session.playing) return session.position
   const moved = session.position + Math.max(0, now - session.updatedAt) / 1000
   return session.duration > 0 ? Math.min(moved, Math.max(session.duration, session.position)) : moved
+}
+
+/**
+ * Whether `a` wins over `b` when two instances' sessions meet: the later change, and between changes of the same
+ * millisecond the greater device id, so every instance picks the same one.
+ */
+export function isNewerSession(a: PlaybackSession, b: PlaybackSession | null): boolean {
+  if (!b) return true
+  return a.updatedAt > b.updatedAt || (a.updatedAt === b.updatedAt && a.deviceId > b.deviceId)
 }
 
 type ChangeEvent = Extract<PlaybackEvent, { type: 'play' | 'pause' | 'update' }>
@@ -136,6 +152,11 @@ const playbackSetup = setup({
       if (event.type !== 'restore') return {}
       return { session: event.session, saved: event.session }
     }),
+    /** Another instance's newer session, as that instance saved it. */
+    adopt: assign(({ event }) => {
+      if (event.type !== 'sync') return {}
+      return { session: event.session, saved: event.session, changedSinceCheck: true }
+    }),
   },
   guards: {
     isStale: ({ context, event }) =>
@@ -144,6 +165,10 @@ const playbackSetup = setup({
       event.type === 'update' && context.session !== null && event.deviceId !== context.session.deviceId,
     playsOn: ({ event }) => event.type === 'update' && event.playing,
     restoresPlaying: ({ event }) => event.type === 'restore' && event.session.playing,
+    syncIsNewer: ({ context, event }) =>
+      event.type === 'sync' && isNewerSession(event.session, context.session),
+    syncPlays: ({ context, event }) =>
+      event.type === 'sync' && event.session.playing && isNewerSession(event.session, context.session),
     changedSinceCheck: ({ context }) => context.changedSinceCheck,
   },
 })
@@ -223,6 +248,10 @@ export const playbackMachine = playbackSetup
           actions: 'accept',
         },
         { target: '.paused', actions: 'accept' },
+      ],
+      sync: [
+        { guard: 'syncPlays', target: '.playing', actions: 'adopt' },
+        { guard: 'syncIsNewer', target: '.paused', actions: 'adopt' },
       ],
       'save.cooled': { actions: 'cool' },
       flush: { actions: 'flush' },

@@ -17,13 +17,16 @@ import { RateLimits } from './platform/rate-limit.ts'
 import type { BlobStore } from './platform/storage/blob-store.ts'
 import { createBlobStore } from './platform/storage/index.ts'
 import { UrlSigner } from './platform/storage/url-signer.ts'
+import { RedisSessionSync } from './playback/redis-session-sync.ts'
 import { PlaybackService } from './playback/service.ts'
+import { LocalSessionSync, type SessionSync } from './playback/session-sync.ts'
 import { registerPlaybackSocket } from './playback/socket.ts'
 import { SessionStore } from './playback/store.ts'
 import { LocalRadioBus } from './radio/bus.ts'
 import { RedisRadioBus } from './radio/redis-bus.ts'
 import { RadioService } from './radio/service.ts'
 import { Dispatcher } from './realtime/dispatcher.ts'
+import { RedisRoomBroker } from './realtime/redis-rooms.ts'
 import { LocalRoomBroker } from './realtime/rooms.ts'
 import { SocketIoGateway } from './socketio/gateway.ts'
 import { TrackService } from './tracks/service.ts'
@@ -104,8 +107,9 @@ export async function createServices(
   const registry = new ActorRegistry()
   const inspector = new InspectionFeed(registry)
   const sse = new SseRegistry()
-  // In process: one instance's rooms. A cluster would choose a shared broker here; nothing else changes.
-  const realtime = new Dispatcher(tokens, new LocalRoomBroker())
+  // One instance's rooms, or the cluster's through Redis pub/sub; nothing else knows which.
+  const rooms = cluster.redis ? new RedisRoomBroker(cluster.instanceId, cluster.redis) : new LocalRoomBroker()
+  const realtime = new Dispatcher(tokens, rooms)
   const rateLimits = new RateLimits(cluster.redis?.commands)
   gaugeSources.actorsByKind = () => inspector.countsByKind()
   gaugeSources.transitionRatesByKind = () => inspector.transitionRates()
@@ -118,6 +122,8 @@ export async function createServices(
     ffmpegPath: config.ffmpegPath,
     signedUrlTtl: config.signedUrlTtl,
     limits: config.audiobooks,
+    instanceId: cluster.instanceId,
+    cluster: cluster.redis !== undefined,
   })
   const tracks = await TrackService.start({
     db: database.db,
@@ -128,7 +134,19 @@ export async function createServices(
   const livestream = new LivestreamService(config, registry, realtime)
   const livestreamLimits = new LivestreamLimits(rateLimits, config.livestream)
   registerLivestreamSocket(realtime, livestream, livestreamLimits)
-  const playback = new PlaybackService(registry, new SessionStore(database.db), tracks, realtime)
+  const sessions = new SessionStore(database.db)
+  let sessionSync: SessionSync = new LocalSessionSync()
+  if (cluster.redis) {
+    const shared = new RedisSessionSync({
+      instanceId: cluster.instanceId,
+      link: cluster.redis,
+      membership: cluster.membership,
+      persist: (saved) => sessions.writeNow(saved),
+    })
+    await shared.start()
+    sessionSync = shared
+  }
+  const playback = new PlaybackService(registry, sessions, tracks, realtime, { sync: sessionSync })
   registerPlaybackSocket(realtime, playback)
   const radio = new RadioService({
     config,
@@ -175,7 +193,8 @@ export async function createServices(
 /** Closes what `createServices` opened, in reverse order. */
 export async function closeServices(services: Services): Promise<void> {
   await services.registry.shutdown()
-  services.playback.close()
+  await services.audiobooks.close()
+  await services.playback.close()
   services.inspector.stop()
   await services.radio.close()
   await services.tracks.close()

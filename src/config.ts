@@ -77,8 +77,13 @@ export interface AudiobookLimits {
   maxTotalBytes: number
   /** Most chapter files in one job. */
   maxChapters: number
-  /** Jobs transcoded at the same time; the rest wait as PENDING. */
+  /** Jobs transcoded at the same time on this instance; the rest wait as PENDING. */
   concurrency: number
+  /**
+   * Seconds a job's claim lasts unrenewed (AUDIOBOOK_CLAIM_TTL_S): in a cluster, how long after its instance died a
+   * job waits before another instance takes it over. Claims are renewed every third of it.
+   */
+  claimTtlSeconds: number
 }
 
 const MIB = 1024 * 1024
@@ -307,6 +312,7 @@ function audiobookLimits(env: Env): AudiobookLimits {
     maxTotalBytes: maxTotalMb * MIB,
     maxChapters: int(env, 'AUDIOBOOK_MAX_CHAPTERS', 200, 1, 1000),
     concurrency: int(env, 'AUDIOBOOK_CONCURRENCY', 2, 1, 64),
+    claimTtlSeconds: int(env, 'AUDIOBOOK_CLAIM_TTL_S', 30, 2, 3600),
   }
 }
 

@@ -1,10 +1,13 @@
 /**
- * The work behind a job actor's steps: probe every chapter, transcode it to MP3 unless it already is, store it as
- * a blob and record durations, sizes and chapter times; or record why the job failed.
+ * The work behind a job actor's steps: claim the job (src/audiobooks/claims.ts), probe every chapter, transcode it to
+ * MP3 unless it already is, store it as a blob and record durations, sizes and chapter times under the claim; or
+ * record why the job failed. In a cluster the uploaded files are kept in the blob store too, so any instance can
+ * process the job when the one it was uploaded to dies.
  */
-import { rm, stat } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { mkdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { and, asc, eq, inArray } from 'drizzle-orm'
+import { and, asc, eq } from 'drizzle-orm'
 import type { JobResult } from '../../actors/job.machine.ts'
 import type { Db } from '../platform/db/index.ts'
 import { type AudioProbe, probeAudio, UnreadableAudioError } from '../platform/ffprobe.ts'
@@ -12,6 +15,8 @@ import { log } from '../platform/log.ts'
 import { transcodeToMp3 } from '../platform/mp3-transcode.ts'
 import { ProcessError } from '../platform/process.ts'
 import type { BlobStore } from '../platform/storage/blob-store.ts'
+import type { JobClaims } from './claims.ts'
+import { audiobookMetrics } from './metrics.ts'
 import { audiobookChapters, audiobookJobs } from './schema.ts'
 
 /** Explicit bounds on one chapter's processing. */
@@ -41,6 +46,19 @@ export function jobPrefix(jobId: string): string {
   return `jobs/${jobId}/`
 }
 
+/** Where a cluster keeps chapter `index`'s uploaded file until the job is processed. */
+export function sourceKey(jobId: string, index: number): string {
+  return `${jobPrefix(jobId)}sources/source_${index}`
+}
+
+/** Why a job cannot be processed when its upload is gone. */
+export const UPLOAD_GONE_REASON = 'The upload is no longer available; upload it again'
+
+/** The job's claim went to another instance (or the job was deleted) while this one worked on it. */
+class ClaimLost extends Error {
+  override name = 'ClaimLost'
+}
+
 export interface ProcessorOptions {
   db: Db
   blobs: BlobStore
@@ -48,6 +66,9 @@ export interface ProcessorOptions {
   ffprobePath: string
   /** Where uploads are staged: `<stagingRoot>/<jobId>/source_{n}`. */
   stagingRoot: string
+  claims: JobClaims
+  /** Uploads are kept in the blob store too (a cluster): any instance can process any job. */
+  sharedSources: boolean
 }
 
 interface StoredChapter {
@@ -68,8 +89,19 @@ export class JobProcessor {
     return join(this.options.stagingRoot, jobId)
   }
 
-  /** Processes `jobId` from its staged upload and records it COMPLETED. Throws JobFailure with a readable reason. */
-  process(jobId: string, signal: AbortSignal): Promise<JobResult> {
+  /** Puts the staged upload of `jobId` in the blob store, for whichever instance ends up processing it. */
+  async shareSources(jobId: string, chapterCount: number): Promise<void> {
+    for (let index = 1; index <= chapterCount; index++) {
+      const path = join(this.stagingDir(jobId), `source_${index}`)
+      await this.options.blobs.put(sourceKey(jobId, index), Bun.file(path), 'application/octet-stream')
+    }
+  }
+
+  /**
+   * Processes `jobId` from its staged upload and records it COMPLETED; resolves with null when another instance
+   * holds it. Throws JobFailure with a readable reason.
+   */
+  process(jobId: string, signal: AbortSignal): Promise<JobResult | null> {
     const run = this.run(jobId, signal)
     const settled = run.catch(() => undefined)
     this.running.set(jobId, settled)
@@ -84,20 +116,16 @@ export class JobProcessor {
     await this.running.get(jobId)
   }
 
-  private async run(jobId: string, signal: AbortSignal): Promise<JobResult> {
+  private async run(jobId: string, signal: AbortSignal): Promise<JobResult | null> {
     const { db } = this.options
-    const now = new Date()
-    const started = await db
-      .update(audiobookJobs)
-      .set({ status: 'PROCESSING', startedAt: now, updatedAt: now, error: null })
-      .where(and(eq(audiobookJobs.id, jobId), inArray(audiobookJobs.status, ['PENDING', 'PROCESSING'])))
-      .returning({ id: audiobookJobs.id })
-    if (started.length === 0) throw new JobFailure('The job no longer exists')
+    const token = await this.options.claims.claim(jobId)
+    if (!token) return null
     const chapters = await db
       .select()
       .from(audiobookChapters)
       .where(eq(audiobookChapters.jobId, jobId))
       .orderBy(asc(audiobookChapters.index))
+    if (this.options.sharedSources) await this.fetchSources(jobId, chapters.length)
 
     const stored: StoredChapter[] = []
     for (const chapter of chapters) {
@@ -113,9 +141,23 @@ export class JobProcessor {
       }
     }
     signal.throwIfAborted()
-    return this.recordCompletion(jobId, stored).catch((error: unknown) => {
+    return this.recordCompletion(jobId, token, stored).catch((error: unknown) => {
+      if (error instanceof ClaimLost) return null
       throw this.readable(error, 'Saving the results', jobId, signal)
     })
+  }
+
+  /** Brings the chapters' uploaded files from the blob store when they were staged on another instance. */
+  private async fetchSources(jobId: string, chapterCount: number): Promise<void> {
+    const dir = this.stagingDir(jobId)
+    await mkdir(dir, { recursive: true })
+    for (let index = 1; index <= chapterCount; index++) {
+      const path = join(dir, `source_${index}`)
+      if (existsSync(path)) continue
+      const key = sourceKey(jobId, index)
+      if (!(await this.options.blobs.stat(key))) throw new JobFailure(UPLOAD_GONE_REASON)
+      await Bun.write(path, new Response(await this.options.blobs.read(key)))
+    }
   }
 
   private async storeChapter(
@@ -144,6 +186,7 @@ export class JobProcessor {
         timeoutMs: PROCESSING_LIMITS.transcodeTimeoutMs(probe.duration),
         signal,
       })
+      audiobookMetrics.chaptersTranscoded.inc()
       // The stored file's own duration is what listeners get (the encoder adds a few ms of padding).
       listened = await probeAudio(ffprobePath, output, probeOptions)
     }
@@ -155,11 +198,26 @@ export class JobProcessor {
     return { index, fileKey, fileSize: size, duration: listened.duration, sourceFormat: probe.formatName }
   }
 
-  private async recordCompletion(jobId: string, stored: StoredChapter[]): Promise<JobResult> {
+  /** Records the results, only while `token` still holds the job (ClaimLost otherwise, and nothing is written). */
+  private async recordCompletion(jobId: string, token: string, stored: StoredChapter[]): Promise<JobResult> {
     const duration = stored.reduce((sum, chapter) => sum + chapter.duration, 0)
     const fileSize = stored.reduce((sum, chapter) => sum + chapter.fileSize, 0)
     const now = new Date()
     await this.options.db.transaction(async (tx) => {
+      const held = await tx
+        .update(audiobookJobs)
+        .set({
+          status: 'COMPLETED',
+          format: STORED_CONTENT_TYPE,
+          duration,
+          fileSize,
+          completedAt: now,
+          updatedAt: now,
+          claimExpiresAt: null,
+        })
+        .where(and(eq(audiobookJobs.id, jobId), eq(audiobookJobs.claimToken, token)))
+        .returning({ id: audiobookJobs.id })
+      if (held.length === 0) throw new ClaimLost()
       let start = 0
       for (const chapter of stored) {
         await tx
@@ -175,31 +233,47 @@ export class JobProcessor {
           .where(and(eq(audiobookChapters.jobId, jobId), eq(audiobookChapters.index, chapter.index)))
         start += chapter.duration
       }
-      await tx
-        .update(audiobookJobs)
-        .set({
-          status: 'COMPLETED',
-          format: STORED_CONTENT_TYPE,
-          duration,
-          fileSize,
-          completedAt: now,
-          updatedAt: now,
-        })
-        .where(eq(audiobookJobs.id, jobId))
     })
     await rm(this.stagingDir(jobId), { recursive: true, force: true })
+    if (this.options.sharedSources) {
+      await this.options.blobs
+        .deletePrefix(`${jobPrefix(jobId)}sources/`)
+        .catch((err: unknown) => log.warn({ err, jobId }, 'could not remove the shared upload of a job'))
+    }
     return { duration, fileSize, chapterCount: stored.length }
   }
 
-  /** Records FAILED with `reason`, removes whatever was stored and the staged upload. A deleted job is left alone. */
-  async recordFailure(jobId: string, reason: string): Promise<void> {
+  /**
+   * Records FAILED with `reason`, removes whatever was stored and the staged upload. With `token`, only while that
+   * claim still holds the job: when another instance holds it, only this instance's staged files are removed. A
+   * deleted job is left alone.
+   */
+  async recordFailure(jobId: string, reason: string, token?: string): Promise<void> {
     const now = new Date()
-    await this.options.db
+    const recorded = await this.options.db
       .update(audiobookJobs)
-      .set({ status: 'FAILED', error: reason, updatedAt: now })
-      .where(eq(audiobookJobs.id, jobId))
+      .set({ status: 'FAILED', error: reason, updatedAt: now, claimExpiresAt: null })
+      .where(
+        token
+          ? and(eq(audiobookJobs.id, jobId), eq(audiobookJobs.claimToken, token))
+          : eq(audiobookJobs.id, jobId),
+      )
+      .returning({ id: audiobookJobs.id })
+    if (recorded.length === 0 && token && (await this.exists(jobId))) {
+      await rm(this.stagingDir(jobId), { recursive: true, force: true })
+      return
+    }
     await this.discardFiles(jobId)
     log.info({ jobId, reason }, 'audiobook job failed')
+  }
+
+  /** Whether the job's row is still there (not deleted). */
+  async exists(jobId: string): Promise<boolean> {
+    const rows = await this.options.db
+      .select({ id: audiobookJobs.id })
+      .from(audiobookJobs)
+      .where(eq(audiobookJobs.id, jobId))
+    return rows.length > 0
   }
 
   /** Removes the job's blobs and staged upload. */

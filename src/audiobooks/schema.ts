@@ -35,6 +35,14 @@ export const audiobookJobs = pgTable(
      * so instances sharing one database never fail each other's jobs.
      */
     nodeId: text('node_id').notNull(),
+    /**
+     * The instance that holds the job (INSTANCE_ID): queued there, or transcoding there. Only the holder of
+     * `claim_token` processes the job and records its outcome; a claim not renewed by `claim_expires_at` (its
+     * instance died), or without one (let go at shutdown), may be taken by another instance, with a new token.
+     */
+    claimedBy: text('claimed_by'),
+    claimToken: text('claim_token'),
+    claimExpiresAt: timestamp('claim_expires_at', { withTimezone: true }),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     startedAt: timestamp('started_at', { withTimezone: true }),
     completedAt: timestamp('completed_at', { withTimezone: true }),

@@ -1,8 +1,14 @@
 /**
  * Audiobook jobs: creating them from uploads, finding a user's own jobs, signed URLs for their audio, deleting
  * them, and settling jobs a crash or restart left unfinished. Processing itself runs in one `job` actor per job.
+ *
+ * Each job is claimed in the database (src/audiobooks/claims.ts): the instance it was uploaded to queues and
+ * processes it, and AUDIOBOOK_CONCURRENCY bounds each instance's transcodes. In a cluster the upload is kept in the
+ * blob store too, and every instance looks for unfinished jobs whose claim expired (their instance died) and takes
+ * them when it has a free slot; a single node settles its own leftovers at startup instead.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { create as contentDisposition } from 'content-disposition'
 import { and, asc, desc, eq, inArray } from 'drizzle-orm'
@@ -16,6 +22,8 @@ import { ffprobePathFor } from '../platform/ffprobe.ts'
 import { log } from '../platform/log.ts'
 import { ProcessingSlots } from '../platform/processing-slots.ts'
 import type { BlobStore, SignedUrl } from '../platform/storage/blob-store.ts'
+import { JobClaims } from './claims.ts'
+import { audiobookMetrics } from './metrics.ts'
 import { JobProcessor, STORED_CONTENT_TYPE } from './processor.ts'
 import { ProgressStore } from './progress.ts'
 import { audiobookChapters, audiobookJobs, type JobStatus } from './schema.ts'
@@ -54,6 +62,10 @@ export interface AudiobookServiceOptions {
   ffmpegPath: string
   signedUrlTtl: number
   limits: AudiobookLimits
+  /** This instance in the cluster (INSTANCE_ID): who holds a job's claim. */
+  instanceId: string
+  /** Part of a cluster: uploads go to the blob store too, and jobs whose instance died are taken over. */
+  cluster: boolean
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
@@ -65,7 +77,9 @@ export const INTERRUPTED_REASON =
 export class AudiobookService {
   readonly progress: ProgressStore
   readonly slots: ProcessingSlots
+  readonly claims: JobClaims
   private readonly processor: JobProcessor
+  private takeover: ReturnType<typeof setInterval> | undefined
   private readonly stagingRoot: string
   /** This instance's id (kept in DATA_DIR): only the instance holding a job's staged upload may resume it. */
   readonly nodeId: string
@@ -75,19 +89,23 @@ export class AudiobookService {
     this.nodeId = nodeIdOf(options.dataDir)
     this.progress = new ProgressStore(options.db)
     this.slots = new ProcessingSlots(options.limits.concurrency)
+    this.claims = new JobClaims(options.db, options.instanceId, options.limits.claimTtlSeconds * 1000)
+    this.claims.onLost = (jobId) => void this.lost(jobId)
     this.processor = new JobProcessor({
       db: options.db,
       blobs: options.blobs,
       ffmpegPath: options.ffmpegPath,
       ffprobePath: ffprobePathFor(options.ffmpegPath),
       stagingRoot: this.stagingRoot,
+      claims: this.claims,
+      sharedSources: options.cluster,
     })
   }
 
   /** Defines the `job` actor kind with the real steps, then resumes or fails what a restart left unfinished. */
   static async start(options: AudiobookServiceOptions): Promise<AudiobookService> {
     const service = new AudiobookService(options)
-    const { slots, processor } = service
+    const { slots, processor, claims } = service
     options.registry.define(
       JOB_ACTOR_KIND,
       jobMachine.provide({
@@ -95,22 +113,67 @@ export class AudiobookService {
           acquireSlot: fromPromise(({ input, signal }) => slots.acquire(input.jobId, signal)),
           processJob: fromPromise(async ({ input, signal }) => {
             try {
-              return await processor.process(input.jobId, signal)
+              const result = await processor.process(input.jobId, signal)
+              claims.forget(input.jobId)
+              audiobookMetrics.jobs.inc({ outcome: result ? 'completed' : 'released' })
+              return result
             } finally {
               slots.release(input.jobId)
             }
           }),
-          recordFailure: fromPromise(({ input }) =>
-            processor.recordFailure(input.jobId, input.reason).catch((err: unknown) => {
+          recordFailure: fromPromise(async ({ input }) => {
+            audiobookMetrics.jobs.inc({ outcome: 'failed' })
+            try {
+              await processor.recordFailure(input.jobId, input.reason, claims.tokenOf(input.jobId))
+            } catch (err) {
               log.error({ err, jobId: input.jobId }, 'could not record an audiobook job failure')
               throw err
-            }),
-          ),
+            } finally {
+              claims.forget(input.jobId)
+            }
+          }),
         },
       }),
     )
-    await service.recover()
+    if (options.cluster) {
+      service.takeover = setInterval(() => void service.takeOver(), claims.renewMs)
+    } else {
+      await service.recover()
+    }
     return service
+  }
+
+  /** Shutdown, after the registry stopped the job actors: their claims are let go for other instances to take. */
+  async close(): Promise<void> {
+    clearInterval(this.takeover)
+    await this.claims.releaseAll()
+  }
+
+  /** Takes unfinished jobs whose claim expired (their instance died), as many as this instance has free slots. */
+  private async takeOver(): Promise<void> {
+    const free = this.slots.size - this.slots.inUse - this.slots.queued
+    if (free <= 0) return
+    try {
+      for (const jobId of await this.claims.claimable(free)) {
+        if (this.options.registry.get(JOB_ACTOR_KIND, jobId)) continue
+        log.info({ jobId }, 'taking over an audiobook job whose instance is gone')
+        this.spawn(jobId)
+      }
+    } catch (err) {
+      log.warn({ err }, 'could not look for audiobook jobs to take over')
+    }
+  }
+
+  /** Another instance holds `jobId` now, or it was deleted: this instance stops working on it. */
+  private async lost(jobId: string): Promise<void> {
+    this.options.registry.stop(JOB_ACTOR_KIND, jobId)
+    await this.processor.settled(jobId)
+    if (await this.processor.exists(jobId).catch(() => true)) {
+      await rm(this.processor.stagingDir(jobId), { recursive: true, force: true })
+    } else {
+      // Deleted elsewhere while this instance was storing chapters: what it stored after the delete goes too.
+      await this.processor.discardFiles(jobId)
+    }
   }
 
   /** Stages the upload, records the job PENDING and starts its actor. */
@@ -120,6 +183,7 @@ export class AudiobookService {
     const upload = await stageUpload(request, dir, this.options.limits)
     const { db } = this.options
     try {
+      if (this.options.cluster) await this.processor.shareSources(jobId, upload.files.length)
       await db.transaction(async (tx) => {
         await tx.insert(audiobookJobs).values({
           id: jobId,
@@ -127,6 +191,7 @@ export class AudiobookService {
           title: upload.title,
           status: 'PENDING',
           nodeId: this.nodeId,
+          ...this.claims.queued(jobId),
         })
         await tx.insert(audiobookChapters).values(
           upload.files.map((file, i) => ({
@@ -138,6 +203,7 @@ export class AudiobookService {
         )
       })
     } catch (error) {
+      this.claims.forget(jobId)
       await this.processor.discardFiles(jobId)
       throw error
     }
@@ -233,6 +299,7 @@ export class AudiobookService {
   async deleteJob(ownerId: string, jobId: string): Promise<void> {
     await this.ownedJob(ownerId, jobId)
     this.options.registry.stop(JOB_ACTOR_KIND, jobId)
+    this.claims.forget(jobId)
     await this.processor.settled(jobId)
     this.slots.release(jobId)
     await this.processor.discardFiles(jobId)
@@ -269,7 +336,7 @@ export class AudiobookService {
       if (complete) {
         await db
           .update(audiobookJobs)
-          .set({ status: 'PENDING', startedAt: null, updatedAt: new Date() })
+          .set({ status: 'PENDING', startedAt: null, updatedAt: new Date(), ...this.claims.queued(id) })
           .where(eq(audiobookJobs.id, id))
         this.spawn(id)
         resumed.push(id)

@@ -17,6 +17,7 @@ export class RedisLink {
   /** For commands (never blocking ones). */
   readonly commands: Redis
   private readonly connections: Redis[] = []
+  private sharedSubscriber: Redis | undefined
 
   constructor(readonly url: string) {
     this.commands = this.connect('commands', REDIS_COMMAND_TIMEOUT_MS)
@@ -30,6 +31,17 @@ export class RedisLink {
   /** A connection of its own for blocking reads (XREAD BLOCK) or pub/sub, closed with the link. */
   dedicated(role: string): Redis {
     return this.connect(role, undefined)
+  }
+
+  /**
+   * The instance's one connection for subscriptions, shared by every feature (each listens to its own channels).
+   * One connection receives every channel's messages in the order Redis published them, so messages published one
+   * after the other on `commands` (e.g. a playback session to the other instances, then its announcement to the
+   * user's room) are handled here in that order too.
+   */
+  get subscriber(): Redis {
+    this.sharedSubscriber ??= this.dedicated('subscriber')
+    return this.sharedSubscriber
   }
 
   close(): void {

@@ -3,8 +3,14 @@
  * service restores it from the store when the actor starts, sends it the user's changes, and carries out its
  * effects: announcements to the user's room `user_{userId}` (every socket of that user, no one else's) and writes
  * to the store. Socket handlers and routes call it; it never sees Elysia.
+ *
+ * In a cluster each instance runs its own actor for a user it serves, and they hold one session: every accepted
+ * change is shared (SessionSync) before it is acknowledged, the other instances' actors take it (`sync`), a change
+ * that lost to a newer one from another instance is answered as stale, and an actor starts from the newest of the
+ * cluster's session and the database's.
  */
 import {
+  isNewerSession,
   type PlaybackActor,
   type PlaybackEvent,
   type PlaybackSession,
@@ -24,6 +30,7 @@ import type { Dispatcher } from '../realtime/dispatcher.ts'
 import type { TrackCatalog } from '../tracks/catalog.ts'
 import { playbackMetrics } from './metrics.ts'
 import { type SessionView, sessionView } from './model.ts'
+import { LocalSessionSync, type SessionSync } from './session-sync.ts'
 import type { SessionStore } from './store.ts'
 
 export const PLAYBACK_KIND = 'playback'
@@ -71,23 +78,41 @@ export interface ChangeOutcome {
   session: SessionView
 }
 
+export interface PlaybackServiceOptions {
+  now?: () => number
+  /** The other instances of the cluster; a single node shares nothing (LocalSessionSync). */
+  sync?: SessionSync
+}
+
 export class PlaybackService {
   /** Actors being restored from the store, so concurrent first requests of a user share one. */
   private readonly restoring = new Map<string, Promise<PlaybackActor>>()
+  /** The share of the change an actor just accepted, for `change` to await (set while the actor handles it). */
+  private readonly sharing = new Map<string, Promise<PlaybackSession | undefined>>()
+  private readonly now: () => number
+  private readonly sync: SessionSync
 
   constructor(
     private readonly registry: ActorRegistry,
     private readonly store: SessionStore,
     private readonly catalog: TrackCatalog,
-    realtime: Dispatcher,
-    private readonly now: () => number = Date.now,
+    private readonly realtime: Dispatcher,
+    options: PlaybackServiceOptions = {},
   ) {
+    this.now = options.now ?? Date.now
+    this.sync = options.sync ?? new LocalSessionSync()
+    this.sync.onRemoteChange((userId, session) => this.adopt(userId, session))
+    this.sync.onReconnect(() => this.shareAll())
     registry.define(
       PLAYBACK_KIND,
       playbackMachine.provide({
         actions: {
-          announce: (_, { userId, event, session }) =>
-            realtime.toRoom(userRoom(userId), event, this.view(userId, session)),
+          announce: (_, { userId, event, session }) => {
+            // Shared before it is announced, on the same Redis connection: every instance's actor has the change
+            // before any device can hear of it and answer (e.g. a follower that must be ignored now).
+            this.sharing.set(userId, this.sync.share(userId, session))
+            realtime.toRoom(userRoom(userId), event, this.view(userId, session))
+          },
           save: (_, { userId, session }) => store.save(userId, session),
         },
       }),
@@ -117,16 +142,34 @@ export class PlaybackService {
     }
     const actor = await this.actorFor(userId)
     const before = actor.getSnapshot().context
+    this.sharing.delete(userId)
     actor.send(event)
+    const shared = this.sharing.get(userId)
+    this.sharing.delete(userId)
     const { context } = actor.getSnapshot()
-    const outcome =
+    let outcome: ChangeOutcome['outcome'] =
       context.staleCount > before.staleCount
         ? 'stale'
         : context.ignoredCount > before.ignoredCount
           ? 'ignored'
           : 'applied'
+    let session = context.session
+    if (outcome === 'applied' && shared) {
+      const newer = await shared
+      if (newer) {
+        // Another instance took a newer change first: it wins here too, and the user's devices hear it last.
+        outcome = 'stale'
+        actor.send({ type: 'sync', session: newer })
+        session = newer
+        this.realtime.toRoom(
+          userRoom(userId),
+          newer.playing ? 'trackPlaying' : 'trackPaused',
+          this.view(userId, newer),
+        )
+      }
+    }
     playbackMetrics.changes.inc({ outcome })
-    return { outcome, session: this.view(userId, context.session) }
+    return { outcome, session: this.view(userId, session) }
   }
 
   /** The user's session now (restored from the store if its actor is not running). */
@@ -136,8 +179,32 @@ export class PlaybackService {
   }
 
   /** Stops writing (after the registry's shutdown gave every session its last write). */
-  close(): void {
+  async close(): Promise<void> {
+    const allSaved = await this.store.drain(SHUTDOWN_WRITE_TIMEOUT_MS)
+    await this.sync.close(allSaved)
     this.store.stop()
+  }
+
+  /** A session another instance accepted: this instance's actor of the user takes it (when it runs here). */
+  private adopt(userId: string, session: PlaybackSession): void {
+    const running = this.registry.get<typeof playbackMachine>(PLAYBACK_KIND, userId)
+    if (running) running.send({ type: 'sync', session })
+    else
+      void this.restoring.get(userId)?.then(
+        (actor) => actor.send({ type: 'sync', session }),
+        () => {},
+      )
+  }
+
+  /** Back in touch with the cluster after an outage: every session here is shared again; the newest wins. */
+  private shareAll(): void {
+    for (const { key, actor } of this.registry.list(PLAYBACK_KIND)) {
+      const session = (actor as PlaybackActor).getSnapshot().context.session
+      if (!session) continue
+      void this.sync.share(key, session).then((newer) => {
+        if (newer) (actor as PlaybackActor).send({ type: 'sync', session: newer })
+      })
+    }
   }
 
   private view(userId: string, session: PlaybackSession | null): SessionView {
@@ -150,8 +217,8 @@ export class PlaybackService {
     if (running) return running
     const pending = this.restoring.get(userId)
     if (pending) return pending
-    const restored = this.store
-      .load(userId)
+    const restored = Promise.all([this.store.load(userId), this.sync.latest(userId)])
+      .then(([saved, shared]) => (shared && isNewerSession(shared, saved ?? null) ? shared : saved))
       .catch((err) => {
         // Starting an empty session here would overwrite the saved one once the database is back.
         throw outageUnlessInvalidValue(err, () => {

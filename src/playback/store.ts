@@ -95,6 +95,18 @@ export class SessionStore {
     this.writer.kick()
   }
 
+  /**
+   * Writes `sessions` now, in statements of at most `maxBatch` rows, under the same newest-wins rule (sessions another
+   * instance left unsaved). Rejects when the database cannot take them; the caller keeps them and tries again.
+   */
+  async writeNow(sessions: Array<{ userId: string; session: PlaybackSession }>): Promise<void> {
+    for (let i = 0; i < sessions.length; i += this.limits.maxBatch) {
+      const batch = sessions.slice(i, i + this.limits.maxBatch)
+      await this.upsertOrDrop(batch.map(({ userId, session }) => toRow(userId, session)))
+      playbackMetrics.sessionsWritten.inc(batch.length)
+    }
+  }
+
   /** Resolves once everything queued is written (true), or after `timeoutMs` (false); retries at once. */
   drain(timeoutMs: number): Promise<boolean> {
     return this.writer.drain(timeoutMs)

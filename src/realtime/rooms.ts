@@ -1,8 +1,8 @@
 /**
  * Rooms: who hears an event. The dispatcher puts connections in rooms (`user_{userId}`, one per connection) and
  * publishes to them; it never knows whether members sit on this instance only or across a cluster. This is the
- * in-process implementation; a cluster one (Redis pub/sub) implements the same interface and is chosen once, where
- * the services are composed (src/app-services.ts).
+ * in-process implementation; the cluster one (Redis pub/sub, src/realtime/redis-rooms.ts) implements the same
+ * interface and is chosen once, where the services are composed (src/app-services.ts).
  */
 
 /** One event on its way out, encoded at most once per wire format however many members receive it. */
@@ -13,6 +13,14 @@ export class OutgoingMessage {
     readonly event: string,
     readonly data: unknown,
   ) {}
+
+  /** A message received as its `/ws` envelope (from another instance): the envelope is sent on as it came. */
+  static fromJson(json: string): OutgoingMessage {
+    const { event, data } = JSON.parse(json) as { event: string; data: unknown }
+    const message = new OutgoingMessage(event, data)
+    message.envelope = json
+    return message
+  }
 
   /** The `/ws` text frame `{"event", "data"}`. */
   get json(): string {
@@ -33,7 +41,10 @@ export interface RoomBroker {
   leave(room: string, member: RoomMember): void
   /** Takes `member` out of every room it is in (it disconnected). */
   leaveAll(member: RoomMember): void
-  /** Delivers `message` to every member of `room`; returns how many members on this instance it was handed to. */
+  /**
+   * Delivers `message` to every member of `room`, wherever they are connected. Returns how many members on this
+   * instance it was handed to now (a cluster broker that delivers through Redis hands it over later and counts 0).
+   */
   publish(room: string, message: OutgoingMessage): number
 }
 
@@ -51,20 +62,39 @@ export class LocalRoomBroker implements RoomBroker {
     else this.memberships.set(member, new Set([room]))
   }
 
-  leave(room: string, member: RoomMember): void {
+  /** Returns whether the room is left empty (forgotten). */
+  leave(room: string, member: RoomMember): boolean {
     const members = this.members.get(room)
     members?.delete(member)
-    if (members?.size === 0) this.members.delete(room)
     this.memberships.get(member)?.delete(room)
+    if (members?.size !== 0) return false
+    this.members.delete(room)
+    return true
   }
 
-  leaveAll(member: RoomMember): void {
+  /** Returns the rooms left empty (forgotten). */
+  leaveAll(member: RoomMember): string[] {
+    const emptied: string[] = []
     for (const room of this.memberships.get(member) ?? []) {
       const members = this.members.get(room)
       members?.delete(member)
-      if (members?.size === 0) this.members.delete(room)
+      if (members?.size === 0) {
+        this.members.delete(room)
+        emptied.push(room)
+      }
     }
     this.memberships.delete(member)
+    return emptied
+  }
+
+  /** Whether `room` has members here. */
+  has(room: string): boolean {
+    return this.members.has(room)
+  }
+
+  /** The rooms with members here. */
+  rooms(): IterableIterator<string> {
+    return this.members.keys()
   }
 
   publish(room: string, message: OutgoingMessage): number {

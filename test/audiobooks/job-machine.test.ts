@@ -17,7 +17,7 @@ function gate<T>() {
 
 function machineWith(steps: {
   acquireSlot?: () => Promise<void>
-  processJob?: (signal: AbortSignal) => Promise<JobResult>
+  processJob?: (signal: AbortSignal) => Promise<JobResult | null>
   recordFailure?: (reason: string) => Promise<void>
 }) {
   return jobMachine.provide({
@@ -46,6 +46,23 @@ describe('job machine', () => {
     const done = await waitFor(actor, (s) => s.status === 'done')
     expect(done.value).toBe('completed')
     expect(done.context).toEqual({ jobId: 'j1', result: RESULT, error: null })
+  })
+
+  test('a job another instance holds is released: nothing recorded, no result', async () => {
+    const recorded: string[] = []
+    const actor = createActor(
+      machineWith({
+        processJob: async () => null,
+        recordFailure: async (reason) => {
+          recorded.push(reason)
+        },
+      }),
+      { input: { jobId: 'j0' } },
+    ).start()
+    const done = await waitFor(actor, (s) => s.status === 'done')
+    expect(done.value).toBe('released')
+    expect(done.context).toEqual({ jobId: 'j0', result: null, error: null })
+    expect(recorded).toEqual([])
   })
 
   test('a processing failure is recorded with its message, then the job is failed', async () => {

@@ -13,7 +13,13 @@ import { tempDir } from '../support/tmp.ts'
 import { makeTone } from './fixtures.ts'
 
 const NODE = 'this-node'
-const LIMITS = { maxFileBytes: 10_000_000, maxTotalBytes: 20_000_000, maxChapters: 10, concurrency: 1 }
+const LIMITS = {
+  maxFileBytes: 10_000_000,
+  maxTotalBytes: 20_000_000,
+  maxChapters: 10,
+  concurrency: 1,
+  claimTtlSeconds: 30,
+}
 
 for (const kind of testDatabases()) {
   describe(`startup recovery on ${kind.name}`, () => {
@@ -76,10 +82,13 @@ for (const kind of testDatabases()) {
         ffmpegPath: 'ffmpeg',
         signedUrlTtl: 60,
         limits: LIMITS,
+        instanceId: 'this-instance',
+        cluster: false,
       })
     }, 30_000)
     afterAll(async () => {
       await registry.shutdown(1000)
+      await service.close()
       await database.close()
       data.remove()
     })

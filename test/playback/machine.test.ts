@@ -3,6 +3,7 @@ import { createActor, SimulatedClock } from 'xstate'
 import {
   type Announcement,
   DRIFT_TOLERANCE_S,
+  isNewerSession,
   type PlaybackEvent,
   type PlaybackSession,
   playbackMachine,
@@ -300,5 +301,51 @@ describe('playback machine', () => {
     expect(paused.state()).toBe('paused')
     paused.clock.increment(60_000)
     expect(paused.position()).toBe(30)
+  })
+
+  test("another instance's newer session is taken as is, neither announced nor saved; the leader rule and staleness follow it", () => {
+    const h = harness()
+    h.play(10, { deviceId: 'phone' })
+    const [announced, saved] = [h.announced.length, h.saved.length]
+    h.clock.increment(5000)
+    const remote = {
+      trackId: 'song-b',
+      position: 70,
+      duration: DURATION,
+      playing: false,
+      updatedAt: h.clock.now(),
+      deviceId: 'laptop',
+    }
+    h.actor.send({ type: 'sync', session: remote })
+    expect(h.state()).toBe('paused')
+    expect(h.session()).toEqual(remote)
+    expect(h.announced).toHaveLength(announced)
+    expect(h.saved).toHaveLength(saved)
+    // The laptop leads now: the phone's position report is ignored, and a change from before the sync is stale.
+    h.clock.increment(1000)
+    h.update(12, true, { deviceId: 'phone', trackId: 'song-a' })
+    expect(h.actor.getSnapshot().context.ignoredCount).toBe(1)
+    h.pause(11, { deviceId: 'phone', trackId: 'song-a', at: remote.updatedAt - 1 })
+    expect(h.actor.getSnapshot().context.staleCount).toBe(1)
+    expect(h.session()).toEqual(remote)
+    // What the other instance saved is not written again here: an update in line with it writes nothing.
+    h.update(70, false, { deviceId: 'laptop', trackId: 'song-b' })
+    expect(h.saved).toHaveLength(saved)
+    expect(h.announced.at(-1)?.event).toBe('trackUpdated')
+  })
+
+  test('an older synced session changes nothing; between two of the same millisecond the greater device wins', () => {
+    const h = harness()
+    h.play(10, { deviceId: 'phone' })
+    const mine = h.session() as PlaybackSession
+    h.actor.send({ type: 'sync', session: { ...mine, position: 99, updatedAt: mine.updatedAt - 1 } })
+    expect(h.session()).toEqual(mine)
+    h.actor.send({ type: 'sync', session: { ...mine, position: 98, deviceId: 'alpha' } })
+    expect(h.session()).toEqual(mine)
+    h.actor.send({ type: 'sync', session: { ...mine, position: 97, playing: false, deviceId: 'tablet' } })
+    expect(h.session()).toMatchObject({ position: 97, deviceId: 'tablet' })
+    expect(h.state()).toBe('paused')
+    expect(isNewerSession(mine, null)).toBe(true)
+    expect(isNewerSession(mine, mine)).toBe(false)
   })
 })

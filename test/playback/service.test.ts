@@ -43,7 +43,7 @@ const service = new PlaybackService(
 )
 afterAll(async () => {
   await registry.shutdown()
-  service.close()
+  await service.close()
   await database.close()
 })
 
@@ -117,6 +117,6 @@ describe('playback service', () => {
     ).rejects.toMatchObject({ status: 503 })
     expect(otherRegistry.get(PLAYBACK_KIND, 'dave')).toBeUndefined()
     await otherRegistry.shutdown()
-    offline.close()
+    await offline.close()
   })
 })

@@ -49,6 +49,8 @@ export interface ClusterOptions {
   size?: number
   /** Extra environment for every instance. */
   env?: Record<string, string>
+  /** Extra environment for instance `i` alone (e.g. a stalling FFmpeg on the instance a test will kill). */
+  envFor?: (i: number) => Record<string, string>
   /** Runs before the instances start, e.g. to put tracks into the shared library folder. */
   prepare?: (dirs: { audioDir: string }) => Promise<void>
 }
@@ -146,6 +148,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
       S3_SECRET_ACCESS_KEY: S3_CREDENTIALS.secretAccessKey,
       S3_FORCE_PATH_STYLE: 'true',
       ...options.env,
+      ...options.envFor?.(i),
     })
     const servers: Array<RunningServer | undefined> = ids.map(() => undefined)
     const launch = async (i: number) => {
