@@ -6,6 +6,8 @@ import { VerifiedTokenCache } from './token-cache.ts'
 export interface Identity {
   userId: string
   role: 'admin' | 'user'
+  /** Epoch ms the token expires (absent: it does not). */
+  expiresAtMs?: number
 }
 
 /** Most verified tokens remembered at once (a few hundred bytes each). */
@@ -76,12 +78,13 @@ export class TokenService {
       })
       throw new InvalidTokenError(payload === false && genuine !== false)
     }
+    const expiresAtMs = typeof payload.exp === 'number' ? payload.exp * 1000 : undefined
     const identity: Identity = Object.freeze({
       userId: payload.sub,
       role: payload.role === 'admin' ? 'admin' : 'user',
+      ...(expiresAtMs === undefined ? {} : { expiresAtMs }),
     })
-    const expiresAtMs = typeof payload.exp === 'number' ? payload.exp * 1000 : Number.POSITIVE_INFINITY
-    this.verified.set(token, identity, expiresAtMs)
+    this.verified.set(token, identity, expiresAtMs ?? Number.POSITIVE_INFINITY)
     return identity
   }
 }

@@ -20,6 +20,16 @@ export interface TrackServiceOptions {
   limits: TrackConfig
 }
 
+/** Where nginx finds a track's file (X-Accel-Redirect mode). */
+export interface AccelTarget {
+  /** `<prefix>library/<path>` or `<prefix>uploads/<id>`, each segment percent-encoded. */
+  uri: string
+  folder: 'library' | 'uploads'
+  /** The file's path inside `folder`, as it is. */
+  file: string
+  contentType: string
+}
+
 export class TrackService implements TrackCatalog {
   private constructor(
     /** TRACK_ACCEL_REDIRECT: set when nginx in front sends the stream paths' bytes (see `accelTarget`). */
@@ -92,15 +102,15 @@ export class TrackService implements TrackCatalog {
    * as `<prefix>library/<relative path>`, uploads as `<prefix>uploads/<id>`, each segment percent-encoded.
    * NotFoundError when the user may not see the track.
    */
-  accelTarget(trackId: string, userId: string, prefix: string): { uri: string; contentType: string } {
+  accelTarget(trackId: string, userId: string, prefix: string): AccelTarget {
     const file = this.fileFor(trackId, userId)
     if (!file) throw new NotFoundError('Track not found', 'TRACK_NOT_FOUND')
-    const within =
-      file.track.ownerId === null
-        ? `library/${relative(this.audioFilesDir, file.path)}`
-        : `uploads/${basename(file.path)}`
+    const folder = file.track.ownerId === null ? 'library' : 'uploads'
+    const within = folder === 'library' ? relative(this.audioFilesDir, file.path) : basename(file.path)
     return {
-      uri: prefix + within.split(sep).map(encodeURIComponent).join('/'),
+      uri: `${prefix}${folder}/${within.split(sep).map(encodeURIComponent).join('/')}`,
+      folder,
+      file: within,
       contentType: file.track.mimeType,
     }
   }

@@ -9,9 +9,10 @@ import type { CorsPolicy } from '../http/cors.ts'
 import { type Fetch, nativeRoute } from '../http/native-route.ts'
 import { rangeResponse } from '../http/range.ts'
 import { authenticate } from '../identity/auth-plugin.ts'
-import type { TokenService } from '../identity/tokens.ts'
+import type { Identity, TokenService } from '../identity/tokens.ts'
+import { NotFoundError } from '../platform/errors.ts'
 import { TRACK_ID_MAX_LENGTH } from './model.ts'
-import type { TrackService } from './service.ts'
+import type { AccelTarget, TrackService } from './service.ts'
 
 /** The stream paths of track-streaming-service.md and personal-track-control.md (which uses both prefixes). */
 export const STREAM_PATHS = [
@@ -21,6 +22,11 @@ export const STREAM_PATHS = [
 ] as const
 
 type StreamPath = (typeof STREAM_PATHS)[number]
+
+/** nginx's subrequest asking whether a stream may be sent (deploy/nginx/airwave.conf.template), TRACK_ACCEL_REDIRECT only. */
+export const STREAM_CHECK_HEADER = 'x-airwave-stream-check'
+/** Longest nginx keeps an instance's yes to a stream check (never past the token's expiry). */
+export const STREAM_CHECK_TTL_S = 30
 
 const STREAM_HEADERS = {
   // Answers depend on the token: shared caches must not keep them; browsers may, revalidating with the ETag.
@@ -38,25 +44,56 @@ export function streamTrack(
   tracks: TrackService,
   request: Request,
   trackId: string,
-  userId: string,
+  user: Identity,
   headers: Record<string, string>,
   fixedHeaders: Readonly<Record<string, string>> = STREAM_HEADERS,
 ): Response | Promise<Response> {
   const accel = tracks.accelRedirectPrefix
-  if (accel !== undefined) {
-    // nginx in front sends the file itself (Range, If-Range, 304, HEAD): Airwave only decides who may have it.
-    const target = tracks.accelTarget(trackId, userId, accel)
-    return new Response(null, {
-      headers: {
-        ...fixedHeaders,
-        ...headers,
-        'Content-Type': target.contentType,
-        'X-Accel-Redirect': target.uri,
-      },
-    })
-  }
-  const source = tracks.streamSource(trackId, userId)
+  if (accel !== undefined)
+    return accelAnswer(tracks, request, trackId, user, accel, { ...fixedHeaders, ...headers })
+  // Without TRACK_ACCEL_REDIRECT nginx's check gets a no, and hands the request to the instance as it is.
+  if (request.headers.has(STREAM_CHECK_HEADER)) return new Response(null, { status: 403 })
+  const source = tracks.streamSource(trackId, user.userId)
   return rangeResponse(request, source, { fixedHeaders, headers })
+}
+
+/**
+ * TRACK_ACCEL_REDIRECT: nginx in front sends the file itself (Range, If-Range, 304, HEAD); Airwave only decides who may
+ * have it, naming the file in `X-Accel-Redirect`. Asked by nginx's stream check, the yes may be kept for
+ * STREAM_CHECK_TTL_S (at most until the token expires), and a refusal is a bare 403 so that nginx hands the request to
+ * an instance, whose answer is the documented error.
+ */
+function accelAnswer(
+  tracks: TrackService,
+  request: Request,
+  trackId: string,
+  user: Identity,
+  prefix: string,
+  headers: Record<string, string>,
+): Response {
+  const check = request.headers.has(STREAM_CHECK_HEADER)
+  let target: AccelTarget
+  try {
+    target = tracks.accelTarget(trackId, user.userId, prefix)
+  } catch (err) {
+    if (check && err instanceof NotFoundError) return new Response(null, { status: 403 })
+    throw err
+  }
+  const answer: Record<string, string> = {
+    ...headers,
+    'Content-Type': target.contentType,
+    'X-Accel-Redirect': target.uri,
+  }
+  if (check) {
+    // A path a header cannot carry as it is (control characters) is left to X-Accel-Redirect's percent-encoding.
+    if (/[\u0000-\u001f\u007f]/.test(target.file)) return new Response(null, { status: 403 })
+    const untilExpiry = Math.floor(((user.expiresAtMs ?? Number.POSITIVE_INFINITY) - Date.now()) / 1000)
+    answer['X-Accel-Expires'] = String(Math.max(0, Math.min(STREAM_CHECK_TTL_S, untilExpiry)))
+    answer['X-Airwave-Folder'] = target.folder
+    // The path's UTF-8 bytes as they are: nginx opens exactly those bytes.
+    answer['X-Airwave-File'] = Buffer.from(target.file, 'utf8').toString('latin1')
+  }
+  return new Response(null, { headers: answer })
 }
 
 export interface TrackStreamRoutesOptions {
@@ -92,10 +129,10 @@ export function trackStreamRoutes(
       handle: (request, headers, fixedHeaders) => {
         const user = authenticate(tokens, request)
         return user instanceof Promise
-          ? user.then(({ userId }) =>
-              streamTrack(tracks, request, trackIdOf(request), userId, headers, fixedHeaders),
+          ? user.then((identity) =>
+              streamTrack(tracks, request, trackIdOf(request), identity, headers, fixedHeaders),
             )
-          : streamTrack(tracks, request, trackIdOf(request), user.userId, headers, fixedHeaders)
+          : streamTrack(tracks, request, trackIdOf(request), user, headers, fixedHeaders)
       },
     })
     return { GET: handler, HEAD: handler }

@@ -93,6 +93,7 @@ describe('deploy/nginx/airwave.conf.template', () => {
         NGINX_LISTEN: '127.0.0.1:18080',
         AIRWAVE_AUDIO_DIR: dir.path,
         AIRWAVE_UPLOADS_DIR: dir.path,
+        AIRWAVE_CACHE_DIR: join(dir.path, 'cache'),
       })
       writeFileSync(join(dir.path, 'site.conf'), site)
       mkdirSync(join(dir.path, 'logs'))

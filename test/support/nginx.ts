@@ -38,6 +38,7 @@ export async function startNginx(options: {
     NGINX_LISTEN: `127.0.0.1:${port}`,
     AIRWAVE_AUDIO_DIR: options.audioDir,
     AIRWAVE_UPLOADS_DIR: options.uploadsDir,
+    AIRWAVE_CACHE_DIR: join(dir.path, 'stream-checks'),
   })
   writeFileSync(join(dir.path, 'airwave.conf'), site)
   for (const sub of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir.path, sub))

@@ -88,6 +88,44 @@ test("without a valid token, for an unknown id, or another user's upload, the in
   expect((await fetch(streamUrl(data.id, bob))).status).toBe(404)
 })
 
+test("a player's ranges after the first are sent by nginx alone, from its cache of the check", async () => {
+  const id = libraryTrackId(RELATIVE_PATH)
+  const carol = await server.token('carol')
+  const first = await fetch(streamUrl(id, carol), {
+    headers: { range: 'bytes=0-99', origin: 'https://app.example' },
+  })
+  expect(first.status).toBe(206)
+  const checkId = first.headers.get('x-request-id')
+  for (let n = 1; n < 5; n++) {
+    const next = await fetch(streamUrl(id, carol), {
+      headers: { range: `bytes=${n * 100}-${n * 100 + 99}`, origin: 'https://app.example' },
+    })
+    expect(new Uint8Array(await next.arrayBuffer())).toEqual(bytes.slice(n * 100, n * 100 + 100))
+    // The id of the one check that allowed them all: the instance saw no other request.
+    expect(next.headers.get('x-request-id')).toBe(checkId)
+    expect(next.headers.get('access-control-allow-origin')).toBe('https://app.example')
+  }
+  // Another user, or the same one from another origin, is checked on its own.
+  const other = await fetch(streamUrl(id, alice), {
+    headers: { range: 'bytes=0-99', origin: 'https://app.example' },
+  })
+  expect(other.headers.get('x-request-id')).not.toBe(checkId)
+})
+
+test('a kept check never outlives its token: once the token expires the instance answers 401', async () => {
+  const id = libraryTrackId(RELATIVE_PATH)
+  const brief = await server.token('dave', { ttlSeconds: 2 })
+  expect((await fetch(streamUrl(id, brief), { headers: { range: 'bytes=0-9' } })).status).toBe(206)
+  const check = await fetch(`${server.url}/api/stream/${id}?token=${brief}`, {
+    headers: { 'x-airwave-stream-check': '1' },
+  })
+  expect(Number(check.headers.get('x-accel-expires'))).toBeLessThanOrEqual(2)
+  await Bun.sleep(3000)
+  const late = await fetch(streamUrl(id, brief), { headers: { range: 'bytes=0-9' } })
+  expect(late.status).toBe(401)
+  expect(await late.json()).toMatchObject({ status: 'error', code: 'INVALID_TOKEN' })
+})
+
 test('the internal locations cannot be reached from outside', async () => {
   for (const path of [
     '/_airwave_files/library/Folk%20%26%20Blues/Song%20%231%20(live).wav',

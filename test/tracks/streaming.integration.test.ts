@@ -172,6 +172,12 @@ describe('GET /api/stream/:trackId', () => {
     }
   })
 
+  test("nginx's stream check (deploy/nginx) gets a bare 403 without TRACK_ACCEL_REDIRECT, so nginx proxies as usual", async () => {
+    const response = await get({ 'x-airwave-stream-check': '1' })
+    expect(response.status).toBe(403)
+    expect(await response.text()).toBe('')
+  })
+
   test('the playback paths serve the same bytes', async () => {
     for (const path of [`/tracks/stream/${id}`, `/api/tracks/stream/${id}`]) {
       await expectPart(await get({ range: 'bytes=1000-1999' }, {}, path), 1000, 1999)
