@@ -86,6 +86,7 @@ function accelAnswer(
   }
   if (check) {
     // A path a header cannot carry as it is (control characters) is left to X-Accel-Redirect's percent-encoding.
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
     if (/[\u0000-\u001f\u007f]/.test(target.file)) return new Response(null, { status: 403 })
     const untilExpiry = Math.floor(((user.expiresAtMs ?? Number.POSITIVE_INFINITY) - Date.now()) / 1000)
     answer['X-Accel-Expires'] = String(Math.max(0, Math.min(STREAM_CHECK_TTL_S, untilExpiry)))
