@@ -6,8 +6,6 @@ import { VerifiedTokenCache } from './token-cache.ts'
 export interface Identity {
   userId: string
   role: 'admin' | 'user'
-  /** Epoch ms the token expires (absent: it does not). */
-  expiresAtMs?: number
 }
 
 /** Most verified tokens remembered at once (a few hundred bytes each). */
@@ -78,14 +76,27 @@ export class TokenService {
       })
       throw new InvalidTokenError(payload === false && genuine !== false)
     }
-    const expiresAtMs = typeof payload.exp === 'number' ? payload.exp * 1000 : undefined
     const identity: Identity = Object.freeze({
       userId: payload.sub,
       role: payload.role === 'admin' ? 'admin' : 'user',
-      ...(expiresAtMs === undefined ? {} : { expiresAtMs }),
     })
-    this.verified.set(token, identity, expiresAtMs ?? Number.POSITIVE_INFINITY)
+    this.verified.set(token, identity, expiryOfVerified(token))
     return identity
+  }
+}
+
+/**
+ * Epoch ms at which `token` expires (infinity without `exp`), read from its payload without checking it again: only
+ * for a token that was just verified.
+ */
+export function expiryOfVerified(token: string): number {
+  try {
+    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as {
+      exp?: unknown
+    }
+    return typeof payload.exp === 'number' ? payload.exp * 1000 : Number.POSITIVE_INFINITY
+  } catch {
+    return Number.POSITIVE_INFINITY
   }
 }
 

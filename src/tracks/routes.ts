@@ -5,7 +5,7 @@
 import { Elysia } from 'elysia'
 import { respondWithHookHeaders } from '../http/pass-through.ts'
 import { authPlugin } from '../identity/auth-plugin.ts'
-import type { Identity, TokenService } from '../identity/tokens.ts'
+import type { TokenService } from '../identity/tokens.ts'
 import { MethodNotAllowedError, NotFoundError } from '../platform/errors.ts'
 import { success, trackIdParams, trackJson } from './model.ts'
 import type { TrackService } from './service.ts'
@@ -16,7 +16,7 @@ const tags = ['tracks']
 interface StreamContext {
   request: Request
   params: { trackId: string }
-  user: Identity
+  user: { userId: string }
   set: Parameters<typeof respondWithHookHeaders>[0]
 }
 
@@ -25,7 +25,7 @@ export function trackRoutes(tokens: TokenService, tracks: TrackService) {
     handler: async ({ request, params, user, set }: StreamContext) => {
       if (request.method !== 'GET' && request.method !== 'HEAD') throw new MethodNotAllowedError('GET, HEAD')
       return respondWithHookHeaders(set, {}, async (headers) =>
-        streamTrack(tracks, request, params.trackId, user, headers),
+        streamTrack(tracks, request, params.trackId, user.userId, headers),
       )
     },
     options: {

@@ -9,7 +9,7 @@ import type { CorsPolicy } from '../http/cors.ts'
 import { type Fetch, nativeRoute } from '../http/native-route.ts'
 import { rangeResponse } from '../http/range.ts'
 import { authenticate } from '../identity/auth-plugin.ts'
-import type { Identity, TokenService } from '../identity/tokens.ts'
+import { credentialOf, expiryOfVerified, type TokenService } from '../identity/tokens.ts'
 import { NotFoundError } from '../platform/errors.ts'
 import { TRACK_ID_MAX_LENGTH } from './model.ts'
 import type { AccelTarget, TrackService } from './service.ts'
@@ -44,16 +44,16 @@ export function streamTrack(
   tracks: TrackService,
   request: Request,
   trackId: string,
-  user: Identity,
+  userId: string,
   headers: Record<string, string>,
   fixedHeaders: Readonly<Record<string, string>> = STREAM_HEADERS,
 ): Response | Promise<Response> {
   const accel = tracks.accelRedirectPrefix
   if (accel !== undefined)
-    return accelAnswer(tracks, request, trackId, user, accel, { ...fixedHeaders, ...headers })
+    return accelAnswer(tracks, request, trackId, userId, accel, { ...fixedHeaders, ...headers })
   // Without TRACK_ACCEL_REDIRECT nginx's check gets a no, and hands the request to the instance as it is.
   if (request.headers.has(STREAM_CHECK_HEADER)) return new Response(null, { status: 403 })
-  const source = tracks.streamSource(trackId, user.userId)
+  const source = tracks.streamSource(trackId, userId)
   return rangeResponse(request, source, { fixedHeaders, headers })
 }
 
@@ -67,14 +67,14 @@ function accelAnswer(
   tracks: TrackService,
   request: Request,
   trackId: string,
-  user: Identity,
+  userId: string,
   prefix: string,
   headers: Record<string, string>,
 ): Response {
   const check = request.headers.has(STREAM_CHECK_HEADER)
   let target: AccelTarget
   try {
-    target = tracks.accelTarget(trackId, user.userId, prefix)
+    target = tracks.accelTarget(trackId, userId, prefix)
   } catch (err) {
     if (check && err instanceof NotFoundError) return new Response(null, { status: 403 })
     throw err
@@ -88,7 +88,7 @@ function accelAnswer(
     // A path a header cannot carry as it is (control characters) is left to X-Accel-Redirect's percent-encoding.
     // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
     if (/[\u0000-\u001f\u007f]/.test(target.file)) return new Response(null, { status: 403 })
-    const untilExpiry = Math.floor(((user.expiresAtMs ?? Number.POSITIVE_INFINITY) - Date.now()) / 1000)
+    const untilExpiry = Math.floor((expiryOfVerified(credentialOf(request) ?? '') - Date.now()) / 1000)
     answer['X-Accel-Expires'] = String(Math.max(0, Math.min(STREAM_CHECK_TTL_S, untilExpiry)))
     answer['X-Airwave-Folder'] = target.folder
     // The path's UTF-8 bytes as they are: nginx opens exactly those bytes.
@@ -130,10 +130,10 @@ export function trackStreamRoutes(
       handle: (request, headers, fixedHeaders) => {
         const user = authenticate(tokens, request)
         return user instanceof Promise
-          ? user.then((identity) =>
-              streamTrack(tracks, request, trackIdOf(request), identity, headers, fixedHeaders),
+          ? user.then(({ userId }) =>
+              streamTrack(tracks, request, trackIdOf(request), userId, headers, fixedHeaders),
             )
-          : streamTrack(tracks, request, trackIdOf(request), user, headers, fixedHeaders)
+          : streamTrack(tracks, request, trackIdOf(request), user.userId, headers, fixedHeaders)
       },
     })
     return { GET: handler, HEAD: handler }
