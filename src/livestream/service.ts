@@ -564,6 +564,8 @@ export class LivestreamService implements LivestreamNode {
       })
     })
     let sharedInit: MediaBytes | null = null
+    // The actor is running already: its first state is shared now (an adopted one may not change for a while).
+    if (this.directory.shared) this.directory.update(streamKey, this.shared(actor))
     actor.subscribe({
       next: () => {
         if (!this.directory.shared || actor.getSnapshot().status !== 'active') return
