@@ -33,15 +33,29 @@ export interface LivestreamInput {
   broadcaster: string | null
   startedAt: string
   settings: LivestreamSettings
+  /**
+   * Set when this instance takes over a stream whose instance stopped (a cluster): what the stream had there. The
+   * actor starts `orphaned`: no FFmpeg, no broadcaster, the grace period running.
+   */
+  carryOver?: LivestreamCarryOver
+}
+
+/** What a stream's owner shares so that another instance can continue it (src/livestream/directory.ts). */
+export interface LivestreamCarryOver {
+  viewers: Record<string, Viewer>
+  segments: HlsSegment[]
+  nextSegment: number
+  restarts: number
+  init: MediaBytes | null
 }
 
 /** A viewer is keyed by its session id; it may watch through a socket, an HLS player, or both (counted once). */
-interface Viewer {
+export interface Viewer {
   socket: string | null
   hls: boolean
 }
 
-export interface LivestreamContext extends Omit<LivestreamInput, 'broadcaster'> {
+export interface LivestreamContext extends Omit<LivestreamInput, 'broadcaster' | 'carryOver'> {
   broadcaster: string | null
   /** The WebM initialization segment (EBML header + Tracks), re-fed to every restarted FFmpeg. */
   init: MediaBytes | null
@@ -60,6 +74,8 @@ export interface LivestreamContext extends Omit<LivestreamInput, 'broadcaster'> 
   endReason: string | null
   /** A socket that asked to end the stream without being in its audience still hears `stream-ended`. */
   endRequester: string | null
+  /** Taken over from an instance that stopped (LivestreamInput.carryOver). */
+  takenOver: boolean
 }
 
 /** What the transcoder child sends back to the stream. */
@@ -140,6 +156,8 @@ export const livestreamMachine = setup({
     startsWebm: ({ event }) => event.type === 'media.chunk' && event.init !== null,
     canRestart: ({ context }) => context.failures < context.settings.maxRestarts,
     noBroadcaster: ({ context }) => context.broadcaster === null,
+    hasInit: ({ context }) => context.init !== null,
+    takenOver: ({ context }) => context.takenOver,
   },
   delays: {
     endTimeout: ({ context }) => context.settings.endTimeoutMs,
@@ -160,6 +178,21 @@ export const livestreamMachine = setup({
       enqueue.spawnChild('transcoder', {
         id: transcoderId(run),
         input: { streamKey: context.streamKey, run, preamble: null, startNumber: context.nextSegment },
+      })
+    }),
+    /** The first chunk after a takeover, without a header: a new FFmpeg reads the carried-over init segment first. */
+    resumeTranscoder: enqueueActions(({ context, enqueue }) => {
+      const run = context.run + 1
+      enqueue.cancel('stall')
+      enqueue.assign({ run, stallArmed: false, discontinuityNext: context.segments.length > 0 })
+      enqueue.spawnChild('transcoder', {
+        id: transcoderId(run),
+        input: {
+          streamKey: context.streamKey,
+          run,
+          preamble: context.init,
+          startNumber: context.nextSegment,
+        },
       })
     }),
     /** Replaces a dead or stuck FFmpeg with a new one that first reads the kept init segment again. */
@@ -262,6 +295,9 @@ export const livestreamMachine = setup({
             : (context.endReason ?? 'ended'),
       endRequester: event.type === 'stream.end' ? (event.requester ?? null) : context.endRequester,
     })),
+    setOrphanReason: assign({
+      endReason: "failed: the broadcaster's instance stopped and the broadcaster did not reconnect in time",
+    }),
     setFailureReason: assign(({ context }) => ({
       endReason: `FFmpeg failed ${context.failures + 1} times in a row`,
     })),
@@ -356,23 +392,24 @@ export const livestreamMachine = setup({
   },
 }).createMachine({
   id: 'livestream',
-  context: ({ input }) => ({
+  context: ({ input: { carryOver, ...input } }) => ({
     ...input,
-    init: null,
+    init: carryOver?.init ?? null,
     run: 0,
     failures: 0,
-    restarts: 0,
-    nextSegment: 0,
-    segments: [],
+    restarts: carryOver?.restarts ?? 0,
+    nextSegment: carryOver?.nextSegment ?? 0,
+    segments: carryOver?.segments ?? [],
     discontinuityNext: false,
     stallArmed: false,
     bytesIn: 0,
-    viewers: {},
+    viewers: carryOver?.viewers ?? {},
     endReason: null,
     endRequester: null,
+    takenOver: carryOver !== undefined,
   }),
   entry: 'armGrace',
-  initial: 'starting',
+  initial: 'opening',
   on: {
     'broadcaster.attach': { actions: 'attachBroadcaster' },
     'broadcaster.detach': {
@@ -386,6 +423,22 @@ export const livestreamMachine = setup({
     'ffmpeg.segment': [{ guard: 'fromOldRun' }, { actions: 'recordSegment' }],
   },
   states: {
+    opening: { always: [{ guard: 'takenOver', target: 'orphaned' }, { target: 'starting' }] },
+    /**
+     * Taken over from an instance that stopped: no FFmpeg until the broadcaster is back (on any instance) and sends
+     * media, then `live` again (a discontinuity); at the end of the grace period without it, `failed` for everyone.
+     */
+    orphaned: {
+      on: {
+        'media.chunk': [
+          { guard: 'startsWebm', target: 'live', actions: ['startTranscoder', 'forwardChunk'] },
+          { guard: 'hasInit', target: 'live', actions: ['resumeTranscoder', 'forwardChunk'] },
+          { actions: 'rejectMedia' },
+        ],
+        'grace.expired': { guard: 'noBroadcaster', target: 'failed', actions: 'setOrphanReason' },
+        'stream.end': { target: 'ended', actions: 'setEndReason' },
+      },
+    },
     starting: {
       on: {
         'media.chunk': [

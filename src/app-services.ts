@@ -7,7 +7,9 @@ import { SseRegistry } from './http/sse.ts'
 import { ApiKeyService } from './identity/api-keys.ts'
 import { TokenService } from './identity/tokens.ts'
 import { InspectionFeed } from './inspector/inspection-feed.ts'
+import { LocalLivestreamDirectory } from './livestream/directory.ts'
 import { LivestreamLimits } from './livestream/limits.ts'
+import { RedisLivestreamDirectory } from './livestream/redis-directory.ts'
 import { LivestreamService } from './livestream/service.ts'
 import { registerLivestreamSocket } from './livestream/socket.ts'
 import { ActorRegistry } from './platform/actors/registry.ts'
@@ -131,7 +133,17 @@ export async function createServices(
     audioFilesDir: config.audioFilesDir,
     limits: config.tracks,
   })
-  const livestream = new LivestreamService(config, registry, realtime)
+  // One instance's streams, or the cluster's through Redis (leases, records, control, shared HLS).
+  const livestreamDirectory = cluster.redis
+    ? new RedisLivestreamDirectory({
+        instanceId: cluster.instanceId,
+        link: cluster.redis,
+        leases: cluster.leases,
+        sharedSegments: config.livestream.sharedSegments,
+        retentionMs: Math.min(config.livestream.retentionSeconds, 3600) * 1000,
+      })
+    : new LocalLivestreamDirectory(cluster.instanceId)
+  const livestream = new LivestreamService(config, registry, realtime, undefined, livestreamDirectory)
   const livestreamLimits = new LivestreamLimits(rateLimits, config.livestream)
   registerLivestreamSocket(realtime, livestream, livestreamLimits)
   const sessions = new SessionStore(database.db)
@@ -193,6 +205,7 @@ export async function createServices(
 /** Closes what `createServices` opened, in reverse order. */
 export async function closeServices(services: Services): Promise<void> {
   await services.registry.shutdown()
+  await services.livestream.close()
   await services.audiobooks.close()
   await services.playback.close()
   services.inspector.stop()

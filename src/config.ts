@@ -96,6 +96,8 @@ export interface LivestreamConfig {
   maxRestarts: number
   /** Seconds a stream waits for its broadcaster to reconnect (LIVESTREAM_GRACE_S). */
   graceSeconds: number
+  /** In a cluster, the newest segments of each stream kept in Redis for the other instances (LIVESTREAM_SHARED_SEGMENTS). */
+  sharedSegments: number
   /** Seconds an ended stream's playlist and segments stay watchable before removal (LIVESTREAM_RETENTION_S). */
   retentionSeconds: number
   /** x264 preset (LIVESTREAM_X264_PRESET). */
@@ -327,6 +329,7 @@ function livestreamConfig(env: Env): LivestreamConfig {
     segmentSeconds: int(env, 'LIVESTREAM_SEGMENT_SECONDS', 2, 1, 30),
     maxRestarts: int(env, 'LIVESTREAM_MAX_RESTARTS', 3, 0, 100),
     graceSeconds: int(env, 'LIVESTREAM_GRACE_S', 15, 0, 3600),
+    sharedSegments: int(env, 'LIVESTREAM_SHARED_SEGMENTS', 15, 2, 1000),
     retentionSeconds: int(env, 'LIVESTREAM_RETENTION_S', 3600, 0, 30 * 24 * 3600),
     x264Preset,
     connectionsPerMinute: int(env, 'LIVESTREAM_CONNECTIONS_PER_MIN', 10, 1, 1_000_000),

@@ -34,6 +34,8 @@ export interface LeaseHandlers {
   acquired(lease: Lease): void
   /** The lease is gone: it expired unrenewed (e.g. Redis unreachable) or another instance holds it. */
   lost(lease: Lease): void
+  /** An attempt to take the lease found it held by another instance (Redis answered: not an outage). */
+  refused?(): void
 }
 
 export interface Leases {
@@ -111,7 +113,7 @@ export class RedisLeases implements Leases {
             held = { name, token, key, value: `${this.instanceId}:${token}` }
             validUntil = sentAt + this.timing.ttlMs
             handlers.acquired(held)
-          }
+          } else if (!stopped) handlers.refused?.()
         }
       } catch (err) {
         // Unreachable Redis: the lease is only ours until its expiry, as for everyone else.

@@ -2,7 +2,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Server } from 'bun'
 import { Elysia } from 'elysia'
-import { fileSource, serveRange } from '../http/range.ts'
+import { fileSource, type RangeSource, serveRange } from '../http/range.ts'
 import { authPlugin } from '../identity/auth-plugin.ts'
 import type { TokenService } from '../identity/tokens.ts'
 import { ForbiddenError, MethodNotAllowedError, NotFoundError } from '../platform/errors.ts'
@@ -28,6 +28,23 @@ interface Deps {
   publicUrl: string
 }
 
+/** The segment files a playlist lists. */
+function listedSegments(playlist: string): string[] {
+  return playlist.split('\n').filter((line) => SEGMENT_FILE.test(line))
+}
+
+/** A segment from the cluster's store; segments never change once listed, so name and size make its ETag. */
+function bytesSource(bytes: Uint8Array, name: string): RangeSource {
+  const lastModified = new Date(0)
+  return {
+    size: bytes.byteLength,
+    contentType: 'video/mp2t',
+    lastModified,
+    etag: `"${Bun.hash(name).toString(16)}-${bytes.byteLength.toString(16)}"`,
+    body: (range) => (range ? bytes.slice(range.start, range.end + 1) : bytes.slice()),
+  }
+}
+
 /** The client's address for per-IP limits; Elysia hands the Bun server to handlers. */
 function clientIp(server: Server<unknown> | null, request: Request): string {
   return server?.requestIP(request)?.address ?? 'unknown'
@@ -49,8 +66,8 @@ export function livestreamRoutes({ service, limits, tokens, publicUrl }: Deps) {
     .use(authPlugin(tokens))
     .get(
       '/livestream/health',
-      () => {
-        const streams = service.summaries()
+      async () => {
+        const streams = await service.summaries()
         const exists = existsSync(service.rootDir)
         const memory = process.memoryUsage()
         return {
@@ -67,6 +84,7 @@ export function livestreamRoutes({ service, limits, tokens, publicUrl }: Deps) {
               hasFfmpegCommand: s.hasFfmpegCommand,
               hasInputStream: s.hasInputStream,
               state: s.state,
+              instanceId: s.instanceId,
             })),
           },
           memoryUsage: {
@@ -84,8 +102,8 @@ export function livestreamRoutes({ service, limits, tokens, publicUrl }: Deps) {
     )
     .get(
       '/livestream/active',
-      () => {
-        const streams = service.summaries()
+      async () => {
+        const streams = await service.summaries()
         return {
           count: streams.length,
           streams: streams.map((s) => ({
@@ -98,6 +116,7 @@ export function livestreamRoutes({ service, limits, tokens, publicUrl }: Deps) {
             ingestUrl: ingestUrl(s.streamKey),
             viewerCount: s.viewers,
             segmentCount: s.segmentCount,
+            instanceId: s.instanceId,
           })),
         }
       },
@@ -105,16 +124,19 @@ export function livestreamRoutes({ service, limits, tokens, publicUrl }: Deps) {
     )
     .get(
       '/livestream/:streamId/status',
-      ({ params: { streamId } }) => {
-        const summary = service.summary(streamId)
+      async ({ params: { streamId } }) => {
+        const summary = await service.summary(streamId)
         const lowLatency = service.ll.summary(streamId)
-        const files = service.files(streamId)
-        const manifestPath = join(service.streamDir(streamId), PLAYLIST_FILE)
-        const manifestExists = files.includes(PLAYLIST_FILE)
-        const streamDirExists = existsSync(service.streamDir(streamId))
-        const hasVideoContent = files.some(
-          (f) => SEGMENT_FILE.test(f) && statSync(join(service.streamDir(streamId), f)).size > 0,
-        )
+        const here = service.files(streamId)
+        const manifest = await service.playlist(streamId)
+        // A stream run by another instance: its files are the shared playlist and the segments it lists.
+        const files =
+          here.length > 0 || manifest === null ? here : [PLAYLIST_FILE, ...listedSegments(manifest)]
+        const manifestExists = manifest !== null
+        const streamDirExists = here.length > 0 || existsSync(service.streamDir(streamId)) || manifestExists
+        const hasVideoContent =
+          here.some((f) => SEGMENT_FILE.test(f) && statSync(join(service.streamDir(streamId), f)).size > 0) ||
+          (here.length === 0 && files.length > 1)
         return {
           streamId,
           local: {
@@ -133,11 +155,12 @@ export function livestreamRoutes({ service, limits, tokens, publicUrl }: Deps) {
                     state: summary.state,
                     segmentCount: summary.segmentCount,
                     restarts: summary.restarts,
+                    instanceId: summary.instanceId,
                   },
                 }
               : {}),
             files,
-            manifestContent: manifestExists ? readFileSync(manifestPath, 'utf8') : null,
+            manifestContent: manifest,
             // The low-latency playlist's parts, while the stream runs and a minute after it ends.
             ...(lowLatency ? { lowLatency } : {}),
           },
@@ -188,12 +211,12 @@ export function livestreamRoutes({ service, limits, tokens, publicUrl }: Deps) {
     )
     .post(
       '/livestream/:streamId/start',
-      ({ params: { streamId }, body, user }) => {
+      async ({ params: { streamId }, body, user }) => {
         if (body.userId !== undefined && body.userId !== user.userId) {
           throw new ForbiddenError('userId does not match the token', 'UNAUTHORIZED')
         }
-        const exists = service.get(streamId) !== undefined
-        if (!exists) service.start(streamId, user.userId, null)
+        const exists = await service.exists(streamId)
+        if (!exists) await service.start(streamId, user.userId, null)
         return {
           status: exists ? 'already_exists' : 'created_and_started',
           streamId,
@@ -215,11 +238,11 @@ export function livestreamRoutes({ service, limits, tokens, publicUrl }: Deps) {
     )
     .post(
       '/livestream/:streamId/stop',
-      ({ params: { streamId }, body, user }) => {
+      async ({ params: { streamId }, body, user }) => {
         if (body.userId !== undefined && body.userId !== user.userId) {
           throw new ForbiddenError('userId does not match the token', 'UNAUTHORIZED')
         }
-        const status = service.stop(streamId, user.userId, 'stopped over HTTP')
+        const status = await service.stop(streamId, user.userId, 'stopped over HTTP')
         return {
           status,
           streamId,
@@ -245,18 +268,13 @@ export function livestreamRoutes({ service, limits, tokens, publicUrl }: Deps) {
         await limits.httpStream.consume(clientIp(server, request))
         const dir = service.streamDir(streamId)
         const countViewer = () => {
-          if (query.session && SESSION_ID.test(query.session)) {
-            service.get(streamId)?.send({ type: 'viewer.hls', session: query.session })
-          }
+          if (query.session && SESSION_ID.test(query.session)) service.seeHlsSession(streamId, query.session)
         }
         if (file === PLAYLIST_FILE) {
-          const playlist = Bun.file(join(dir, PLAYLIST_FILE))
-          if (!(await playlist.exists()))
-            throw new NotFoundError(`Stream ${streamId} not found`, 'STREAM_NOT_FOUND')
+          const playlist = await service.playlist(streamId)
+          if (playlist === null) throw new NotFoundError(`Stream ${streamId} not found`, 'STREAM_NOT_FOUND')
           countViewer()
-          return new Response(request.method === 'HEAD' ? null : await playlist.text(), {
-            headers: PLAYLIST_HEADERS,
-          })
+          return new Response(request.method === 'HEAD' ? null : playlist, { headers: PLAYLIST_HEADERS })
         }
         if (file === LL_PLAYLIST_FILE) {
           const text = await service.ll.playlist(streamId, query, request.signal)
@@ -276,12 +294,18 @@ export function livestreamRoutes({ service, limits, tokens, publicUrl }: Deps) {
         }
         const match = SEGMENT_FILE.exec(file)
         // Only finished segments: the one FFmpeg is still writing is not listed yet and must not be cached.
-        if (!match || !service.isSegmentListed(streamId, Number(match[1]))) {
+        if (!match || !(await service.isSegmentListed(streamId, Number(match[1])))) {
           throw new NotFoundError(`Segment ${file} not found`, 'SEGMENT_NOT_FOUND')
         }
         const segment = Bun.file(join(dir, file))
-        if (!(await segment.exists()))
-          throw new NotFoundError(`Segment ${file} not found`, 'SEGMENT_NOT_FOUND')
+        if (!(await segment.exists())) {
+          // Made by another instance: from the cluster's store.
+          const bytes = await service.sharedSegment(streamId, Number(match[1]))
+          if (!bytes) throw new NotFoundError(`Segment ${file} not found`, 'SEGMENT_NOT_FOUND')
+          return serveRange(request, bytesSource(bytes, `${streamId}/${file}`), {
+            headers: { 'Cache-Control': 'public, max-age=3600', ...CORS_ANY },
+          })
+        }
         const stats = await segment.stat()
         return serveRange(
           request,

@@ -1,17 +1,9 @@
-import {
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { waitFor } from 'xstate'
 import {
   type LivestreamActor,
+  type LivestreamCarryOver,
   type LivestreamSettings,
   livestreamMachine,
   MediaBytes,
@@ -23,6 +15,15 @@ import { AppError } from '../platform/errors.ts'
 import { spawnFfmpeg } from '../platform/ffmpeg-process.ts'
 import { log } from '../platform/log.ts'
 import type { Dispatcher } from '../realtime/dispatcher.ts'
+import {
+  type AdoptedStream,
+  type LivestreamDirectory,
+  type LivestreamNode,
+  LocalLivestreamDirectory,
+  type RemoteControl,
+  type SharedStream,
+  type StreamSummary,
+} from './directory.ts'
 import { buildHlsArgs, segmentFileName } from './hls-args.ts'
 import { LlStreams } from './ll-streams.ts'
 import { livestreamMetrics } from './metrics.ts'
@@ -86,26 +87,23 @@ export class LivestreamError extends AppError {
   }
 }
 
-/** What `/status`, `/active` and `/health` show about a running stream. */
-export interface StreamSummary {
-  streamKey: string
-  userId: string
-  startedAt: string
-  state: string
-  viewers: number
-  segmentCount: number
-  hasFfmpegCommand: boolean
-  hasInputStream: boolean
-  broadcasterSocketId: string | null
-  restarts: number
+export type { StreamSummary } from './directory.ts'
+
+/** A stream as `/status`, `/active` and `/health` show it: its summary, and the instance running it. */
+export interface LocatedSummary extends StreamSummary {
+  instanceId: string
 }
+
+/** How long a broadcaster that came back to another instance waits for its stream to be handed over. */
+const HANDOVER_TIMEOUT_MS = 4000
 
 /**
  * Owns every livestream's lifecycle through the actor registry (kind `livestream`), carries the actors'
  * side effects out (WebSocket frames, `stream.m3u8`), and removes ended streams' files after the
- * retention period. Routes and WebSocket handlers call it; it never sees Elysia.
+ * retention period. Routes and WebSocket handlers call it; it never sees Elysia. In a cluster its directory
+ * (directory.ts) says which instance runs a stream; events for streams run elsewhere are sent there.
  */
-export class LivestreamService {
+export class LivestreamService implements LivestreamNode {
   readonly rootDir: string
   private readonly settings: LivestreamSettings
   private readonly cleanupTimers = new Map<string, ReturnType<typeof setTimeout>>()
@@ -113,13 +111,22 @@ export class LivestreamService {
   readonly ll: LlStreams
   /** The start of a WebM header that arrived split across chunks, per stream, until the rest of it comes. */
   private readonly pendingHeaders = new Map<string, Uint8Array>()
+  /** Streams stopped here because another instance runs them now: their end is not this instance's to announce. */
+  private readonly relinquished = new Set<string>()
+  /** Each stream's writes to the directory, in order (a segment before the playlist that lists it). */
+  private readonly sharing = new Map<string, Promise<void>>()
+  /** Streams run on other instances that each connection here watches, so its close reaches them. */
+  private readonly remoteViews = new Map<string, Set<string>>()
+  readonly directory: LivestreamDirectory
 
   constructor(
     private readonly config: Config,
     private readonly registry: ActorRegistry,
     private readonly realtime: Dispatcher,
     spawn?: SpawnTranscoder,
+    directory?: LivestreamDirectory,
   ) {
+    this.directory = directory ?? new LocalLivestreamDirectory(config.instanceId)
     this.rootDir = join(config.dataDir, 'livestream')
     const live = config.livestream
     this.settings = {
@@ -173,6 +180,7 @@ export class LivestreamService {
     )
     mkdirSync(this.rootDir, { recursive: true })
     this.scheduleLeftoverCleanup()
+    this.directory.start(this)
   }
 
   static isValidKey(streamKey: string): boolean {
@@ -194,7 +202,37 @@ export class LivestreamService {
    * of the same owner without a broadcaster is resumed by the new socket; any other existing stream is
    * STREAM_ALREADY_EXISTS.
    */
-  start(streamKey: string, userId: string, socket: string | null): 'created' | 'resumed' {
+  async start(streamKey: string, userId: string, socket: string | null): Promise<'created' | 'resumed'> {
+    this.streamDir(streamKey)
+    if (!this.get(streamKey)) {
+      const remote = await this.directory.find(streamKey)
+      if (remote && remote.owner !== this.directory.instanceId) {
+        const resumable =
+          socket !== null && remote.summary.userId === userId && remote.summary.broadcasterSocketId === null
+        if (!resumable || !(await this.handOverHere(streamKey)))
+          throw new LivestreamError('STREAM_ALREADY_EXISTS', `Stream ${streamKey} is already live`)
+      } else if (!this.get(streamKey) && !(await this.directory.claim(streamKey))) {
+        throw new LivestreamError('STREAM_ALREADY_EXISTS', `Stream ${streamKey} is already live`)
+      }
+    }
+    return this.startHere(streamKey, userId, socket)
+  }
+
+  /** Asks the instance running `streamKey` (without a broadcaster) to hand it over; true once it runs here. */
+  private async handOverHere(streamKey: string): Promise<boolean> {
+    const deadline = Date.now() + HANDOVER_TIMEOUT_MS
+    while (Date.now() < deadline) {
+      if (this.get(streamKey)) return true
+      const remote = await this.directory.find(streamKey)
+      if (!remote) return this.get(streamKey) !== undefined
+      if (remote.owner !== this.directory.instanceId)
+        await this.directory.send(streamKey, { type: 'handover', to: this.directory.instanceId })
+      await Bun.sleep(150)
+    }
+    return this.get(streamKey) !== undefined
+  }
+
+  private startHere(streamKey: string, userId: string, socket: string | null): 'created' | 'resumed' {
     const dir = this.streamDir(streamKey)
     const existing = this.get(streamKey)
     if (existing) {
@@ -227,10 +265,128 @@ export class LivestreamService {
     return 'created'
   }
 
-  /** Ends the stream if `userId` owns it; `already_stopped` when there is none (or it is already ending). */
-  stop(streamKey: string, userId: string, reason: string, requester?: string): 'stopped' | 'already_stopped' {
+  /** Runs a stream whose instance stopped (or handed it over), from what that instance shared; see directory.ts. */
+  adopt(stream: AdoptedStream): void {
+    const { streamKey } = stream.summary
+    if (this.get(streamKey)) return
+    const dir = this.streamDir(streamKey)
+    clearTimeout(this.cleanupTimers.get(streamKey))
+    this.cleanupTimers.delete(streamKey)
+    rmSync(dir, { recursive: true, force: true })
+    mkdirSync(dir, { recursive: true })
+    this.ll.open(streamKey)
+    this.relinquished.delete(streamKey)
+    const carryOver: LivestreamCarryOver = {
+      ...stream.carryOver,
+      init: stream.init ? new MediaBytes(stream.init) : null,
+    }
+    const actor = this.registry.getOrSpawn<typeof livestreamMachine>(LIVESTREAM_KIND, streamKey, {
+      streamKey,
+      ownerId: stream.summary.userId,
+      broadcaster: null,
+      startedAt: stream.summary.startedAt,
+      settings: this.settings,
+      carryOver,
+    })
+    this.carryOutEffects(streamKey, actor)
+  }
+
+  relinquish(streamKey: string): void {
+    if (!this.get(streamKey)) return
+    this.relinquished.add(streamKey)
+    this.registry.stop(LIVESTREAM_KIND, streamKey)
+  }
+
+  control(streamKey: string, event: RemoteControl): void {
     const actor = this.get(streamKey)
-    if (!actor) return 'already_stopped'
+    if (!actor) return
+    if (event.type !== 'handover') {
+      actor.send(event)
+      return
+    }
+    const snapshot = actor.getSnapshot()
+    if (snapshot.context.broadcaster !== null || snapshot.context.endReason !== null) return
+    if (snapshot.status !== 'active') return
+    // The broadcaster is back on another instance: it runs the stream from what is shared now.
+    this.directory.update(streamKey, {
+      ...this.shared(actor),
+      handoverTo: event.to,
+      handoverUntil: Date.now() + HANDOVER_TIMEOUT_MS,
+    })
+    this.relinquish(streamKey)
+    void this.share(streamKey, () => this.directory.release(streamKey))
+    log.info({ streamKey, to: event.to }, "livestream handed over to the broadcaster's new instance")
+  }
+
+  reshare(streamKey: string): void {
+    const actor = this.get(streamKey)
+    if (!actor) return
+    const { context } = actor.getSnapshot()
+    this.directory.update(streamKey, this.shared(actor))
+    const init = context.init
+    if (init) void this.share(streamKey, () => this.directory.shareInit(streamKey, init.bytes))
+    const window = context.segments.slice(-RESHARED_SEGMENTS)
+    window.forEach((segment, i) => {
+      void this.share(streamKey, async () => {
+        const bytes = await Bun.file(join(this.streamDir(streamKey), segmentFileName(segment.number)))
+          .bytes()
+          .catch(() => null)
+        const listed = context.segments.slice(0, context.segments.length - window.length + i + 1)
+        const text = renderPlaylist(listed, this.settings.segmentSeconds, false)
+        await this.directory.shareSegment(streamKey, segment, bytes, text)
+      })
+    })
+  }
+
+  /** After the streams ended (registry shutdown): their last writes, then the leases go. */
+  async close(): Promise<void> {
+    await Promise.all([...this.sharing.values()])
+    await this.directory.close()
+  }
+
+  /** Queues a write to the directory after the stream's earlier ones. */
+  private share(streamKey: string, write: () => Promise<void>): Promise<void> {
+    const next = (this.sharing.get(streamKey) ?? Promise.resolve()).then(write).catch((err) => {
+      log.warn({ err, streamKey }, 'livestream could not be shared with the cluster')
+    })
+    this.sharing.set(streamKey, next)
+    void next.then(() => {
+      if (this.sharing.get(streamKey) === next) this.sharing.delete(streamKey)
+    })
+    return next
+  }
+
+  private shared(actor: LivestreamActor): SharedStream {
+    const { context } = actor.getSnapshot()
+    return {
+      summary: summarize(actor),
+      owner: this.directory.instanceId,
+      carryOver: {
+        viewers: context.viewers,
+        segments: context.segments,
+        nextSegment: context.nextSegment,
+        restarts: context.restarts,
+      },
+    }
+  }
+
+  /** Ends the stream if `userId` owns it; `already_stopped` when there is none (or it is already ending). */
+  async stop(
+    streamKey: string,
+    userId: string,
+    reason: string,
+    requester?: string,
+  ): Promise<'stopped' | 'already_stopped'> {
+    const actor = this.get(streamKey)
+    if (!actor) {
+      const remote = await this.directory.find(streamKey)
+      if (!remote) return 'already_stopped'
+      if (remote.summary.userId !== userId) {
+        throw new LivestreamError('UNAUTHORIZED', 'Only the stream owner may end the stream')
+      }
+      const sent = await this.directory.send(streamKey, { type: 'stream.end', reason, requester })
+      return sent ? 'stopped' : 'already_stopped'
+    }
     const snapshot = actor.getSnapshot()
     if (snapshot.context.ownerId !== userId) {
       throw new LivestreamError('UNAUTHORIZED', 'Only the stream owner may end the stream')
@@ -273,30 +429,99 @@ export class LivestreamService {
     return this.actors().find((actor) => actor.getSnapshot().context.broadcaster === socket)
   }
 
-  /** A socket closed: it stops broadcasting (the grace period starts) and watching. */
+  /** A socket closed: it stops broadcasting (the grace period starts) and watching, here and on other instances. */
   socketClosed(socket: string): void {
     for (const actor of this.actors()) {
       if (actor.getSnapshot().context.broadcaster === socket)
         actor.send({ type: 'broadcaster.detach', socket })
       actor.send({ type: 'viewer.leave', socket })
     }
+    const remote = this.remoteViews.get(socket)
+    this.remoteViews.delete(socket)
+    for (const streamKey of remote ?? []) {
+      if (!this.get(streamKey)) void this.directory.send(streamKey, { type: 'viewer.leave', socket })
+    }
   }
 
-  summaries(): StreamSummary[] {
-    return this.actors().map((actor) => summarize(actor))
+  /** `socket` watches `streamKey` as viewer `viewer`, wherever the stream runs; STREAM_NOT_FOUND when it runs nowhere. */
+  async join(streamKey: string, viewer: string, socket: string): Promise<void> {
+    await this.toStream(streamKey, { type: 'viewer.join', viewer, socket })
+    if (this.get(streamKey)) return
+    const views = this.remoteViews.get(socket) ?? new Set<string>()
+    views.add(streamKey)
+    this.remoteViews.set(socket, views)
   }
 
-  summary(streamKey: string): StreamSummary | undefined {
+  async leave(streamKey: string, socket: string): Promise<void> {
+    await this.toStream(streamKey, { type: 'viewer.leave', socket })
+    this.remoteViews.get(socket)?.delete(streamKey)
+  }
+
+  /** An HLS player polled the playlist with `?session=`: it counts as a viewer for a while. */
+  seeHlsSession(streamKey: string, session: string): void {
     const actor = this.get(streamKey)
-    return actor ? summarize(actor) : undefined
+    if (actor) actor.send({ type: 'viewer.hls', session })
+    else if (this.directory.shared) void this.directory.send(streamKey, { type: 'viewer.hls', session })
+  }
+
+  /** Whether `streamKey` runs here or on another instance. */
+  async exists(streamKey: string): Promise<boolean> {
+    return this.get(streamKey) !== undefined || (await this.directory.find(streamKey)) !== undefined
+  }
+
+  private async toStream(streamKey: string, event: RemoteControl): Promise<void> {
+    const actor = this.get(streamKey)
+    if (actor) {
+      if (event.type !== 'handover') actor.send(event)
+      return
+    }
+    if (!(await this.directory.send(streamKey, event)))
+      throw new LivestreamError('STREAM_NOT_FOUND', `Stream ${streamKey} not found`)
+  }
+
+  /** Every live stream of the cluster (a single node: of this instance). */
+  async summaries(): Promise<LocatedSummary[]> {
+    const here = this.actors().map((actor) => ({
+      ...summarize(actor),
+      instanceId: this.directory.instanceId,
+    }))
+    const keys = new Set(here.map((s) => s.streamKey))
+    const elsewhere = (await this.directory.list())
+      .filter((s) => !keys.has(s.summary.streamKey))
+      .map((s) => ({ ...s.summary, instanceId: s.owner }))
+    return [...here, ...elsewhere].sort((a, b) => a.startedAt.localeCompare(b.startedAt))
+  }
+
+  async summary(streamKey: string): Promise<LocatedSummary | undefined> {
+    const actor = this.get(streamKey)
+    if (actor) return { ...summarize(actor), instanceId: this.directory.instanceId }
+    const remote = STREAM_KEY.test(streamKey) ? await this.directory.find(streamKey) : undefined
+    return remote ? { ...remote.summary, instanceId: remote.owner } : undefined
+  }
+
+  /**
+   * The HLS playlist: this instance's file while it runs the stream (or when another has not shared one), else
+   * the cluster's; null when there is none.
+   */
+  async playlist(streamKey: string): Promise<string | null> {
+    const file = Bun.file(join(this.streamDir(streamKey), PLAYLIST_FILE))
+    const local = async () => ((await file.exists()) ? await file.text() : null)
+    if (this.get(streamKey) || !this.directory.shared)
+      return (await local()) ?? (await this.directory.playlist(streamKey))
+    return (await this.directory.playlist(streamKey)) ?? (await local())
   }
 
   /** True when segment `n` is finished and in the playlist (of the running stream, or of the retained file). */
-  isSegmentListed(streamKey: string, n: number): boolean {
+  async isSegmentListed(streamKey: string, n: number): Promise<boolean> {
     const actor = this.get(streamKey)
     if (actor) return actor.getSnapshot().context.segments.some((s) => s.number === n)
-    const playlist = join(this.streamDir(streamKey), PLAYLIST_FILE)
-    return existsSync(playlist) && readFileSync(playlist, 'utf8').includes(`\n${segmentFileName(n)}\n`)
+    const playlist = await this.playlist(streamKey)
+    return playlist?.includes(`\n${segmentFileName(n)}\n`) ?? false
+  }
+
+  /** A listed segment another instance made (not on this disk), from the cluster's store. */
+  sharedSegment(streamKey: string, n: number): Promise<Uint8Array | null> {
+    return this.directory.segment(streamKey, n)
   }
 
   /** File names in the stream's directory, segments in numeric order; empty when it does not exist. */
@@ -326,9 +551,35 @@ export class LivestreamService {
         log.error({ err, streamKey }, 'could not write the livestream playlist')
       }
       if (!ended) livestreamMetrics.segments.inc()
+      if (!this.directory.shared) return
+      // The segment goes to the cluster's store before the playlist that lists it.
+      const segment = ended ? null : (segments.at(-1) ?? null)
+      void this.share(streamKey, async () => {
+        const bytes = segment
+          ? await Bun.file(join(dir, segmentFileName(segment.number)))
+              .bytes()
+              .catch(() => null)
+          : null
+        await this.directory.shareSegment(streamKey, segment, bytes, text)
+      })
     })
+    let sharedInit: MediaBytes | null = null
+    // The actor is running already: its first state is shared now (an adopted one may not change for a while).
+    if (this.directory.shared) this.directory.update(streamKey, this.shared(actor))
     actor.subscribe({
+      next: () => {
+        if (!this.directory.shared || actor.getSnapshot().status !== 'active') return
+        this.directory.update(streamKey, this.shared(actor))
+        const { init } = actor.getSnapshot().context
+        if (init && init !== sharedInit) {
+          sharedInit = init
+          void this.share(streamKey, () => this.directory.shareInit(streamKey, init.bytes))
+        }
+      },
       complete: () => {
+        if (this.relinquished.delete(streamKey)) {
+          log.info({ streamKey }, 'livestream continues on another instance')
+        } else void this.share(streamKey, () => this.directory.finish(streamKey))
         this.ll.close(streamKey)
         this.pendingHeaders.delete(streamKey)
         const snapshot = actor.getSnapshot()
@@ -383,6 +634,9 @@ function summarize(actor: LivestreamActor): StreamSummary {
     restarts: context.restarts,
   }
 }
+
+/** Segments shared again from this disk when the instance takes its stream's lease back after an outage. */
+const RESHARED_SEGMENTS = 5
 
 /** Counts FFmpeg processes for the metrics, and logs each start. */
 function countedSpawn(spawn: SpawnTranscoder): SpawnTranscoder {

@@ -126,7 +126,7 @@ export function registerLivestreamSocket(
     service.pushMedia(actor, bytes)
   }
 
-  on('start-stream', (connection, data, streamKey) => {
+  on('start-stream', async (connection, data, streamKey) => {
     const userId = broadcaster(connection, data.userId, 'Broadcasting')
     const current = service.broadcastBy(connection.id)
     if (current && current.getSnapshot().context.streamKey !== streamKey) {
@@ -135,7 +135,7 @@ export function registerLivestreamSocket(
         `This connection already broadcasts ${current.getSnapshot().context.streamKey}`,
       )
     }
-    const outcome = service.start(streamKey, userId, connection.id)
+    const outcome = await service.start(streamKey, userId, connection.id)
     connection.claim(LIVESTREAM_FEATURE)
     return {
       event: 'stream-started',
@@ -169,24 +169,22 @@ export function registerLivestreamSocket(
     }
   })
 
-  on('end-stream', (connection, data, streamKey) => {
+  on('end-stream', async (connection, data, streamKey) => {
     const userId = broadcaster(connection, data.userId, 'Ending a stream')
-    existing(streamKey)
-    service.stop(streamKey, userId, 'ended by the broadcaster', connection.id)
+    if (!(await service.exists(streamKey)))
+      throw new LivestreamError('STREAM_NOT_FOUND', `Stream ${streamKey} not found`)
+    await service.stop(streamKey, userId, 'ended by the broadcaster', connection.id)
     return undefined
   })
 
-  on('join-stream', (connection, data, streamKey) => {
-    existing(streamKey).send({
-      type: 'viewer.join',
-      viewer: data.sessionId ?? connection.id,
-      socket: connection.id,
-    })
+  // The stream may run on another instance: the event is sent to it (STREAM_NOT_FOUND when it runs nowhere).
+  on('join-stream', async (connection, data, streamKey) => {
+    await service.join(streamKey, data.sessionId ?? connection.id, connection.id)
     return undefined
   })
 
-  on('leave-stream', (connection, _data, streamKey) => {
-    existing(streamKey).send({ type: 'viewer.leave', socket: connection.id })
+  on('leave-stream', async (connection, _data, streamKey) => {
+    await service.leave(streamKey, connection.id)
     return undefined
   })
 
