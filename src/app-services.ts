@@ -2,6 +2,7 @@ import { join } from 'node:path'
 import { AudiobookService } from './audiobooks/service.ts'
 import { CallService } from './calls/service.ts'
 import { Cluster } from './cluster/cluster.ts'
+import { InstanceForwarder } from './cluster/instance-forward.ts'
 import type { Config } from './config.ts'
 import { SseRegistry } from './http/sse.ts'
 import { ApiKeyService } from './identity/api-keys.ts'
@@ -10,7 +11,7 @@ import { InspectionFeed } from './inspector/inspection-feed.ts'
 import { LocalLivestreamDirectory } from './livestream/directory.ts'
 import { LivestreamLimits } from './livestream/limits.ts'
 import { RedisLivestreamDirectory } from './livestream/redis-directory.ts'
-import { LivestreamService } from './livestream/service.ts'
+import { LivestreamService, LL_MAX_WAITERS_PER_STREAM } from './livestream/service.ts'
 import { registerLivestreamSocket } from './livestream/socket.ts'
 import { ActorRegistry } from './platform/actors/registry.ts'
 import { type Database, openDatabase } from './platform/db/index.ts'
@@ -56,6 +57,8 @@ export interface Services {
   rateLimits: RateLimits
   /** This instance in the cluster: membership, leases, the Redis link (a single node without REDIS_URL). */
   cluster: Cluster
+  /** In a cluster: passes a request to the instance holding the state it needs (LL-HLS); undefined alone. */
+  forwarder: InstanceForwarder | undefined
   /** Audiobook jobs (their `job` actors are defined on `registry`). */
   audiobooks: AudiobookService
   /** Live radio: slot actors, SSE channels, transmission history. */
@@ -185,6 +188,17 @@ export async function createServices(
     sse,
     rateLimits,
     cluster,
+    forwarder: cluster.redis
+      ? new InstanceForwarder({
+          instanceId: cluster.instanceId,
+          secret: config.jwtSecret,
+          membership: cluster.membership,
+          // The owner answers a blocking reload within 3 target durations; a part or playlist is small.
+          timeoutMs: 4 * config.livestream.segmentSeconds * 1000 + 5000,
+          maxBodyBytes: 32 * 1024 * 1024,
+          maxInFlight: 4 * LL_MAX_WAITERS_PER_STREAM,
+        })
+      : undefined,
     audiobooks,
     radio,
     calls: new CallService({

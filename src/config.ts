@@ -35,6 +35,8 @@ export interface Config {
   redisUrl: string | undefined
   /** Names this instance in the cluster (INSTANCE_ID; generated when not given). */
   instanceId: string
+  /** Where the other instances of the cluster reach this one over HTTP (INSTANCE_URL), without a trailing slash. */
+  instanceUrl: string
   ingestRateLimit: number
   listenTimeoutS: number
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
@@ -247,6 +249,7 @@ export function loadConfig(env: Env = process.env): Config {
       .filter((o) => o !== ''),
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
     instanceId: instanceId(env),
+    instanceUrl: instanceUrl(env, host, port),
     ingestRateLimit: int(env, 'INGEST_RATE_LIMIT', 1000, 1, 1_000_000),
     listenTimeoutS: int(env, 'LISTEN_TIMEOUT_S', 300, 0, 86_400),
     logLevel: logLevel as Config['logLevel'],
@@ -261,6 +264,14 @@ export function loadConfig(env: Env = process.env): Config {
       maxQueued: int(env, 'CALL_QUEUE_MAX', 100, 0, 100_000),
     },
   }
+}
+
+/** INSTANCE_URL as given, or HOST:PORT (a wildcard HOST: the loopback address, right for instances on one host). */
+function instanceUrl(env: Env, host: string, port: number): string {
+  const given = url(env, 'INSTANCE_URL', ['http:', 'https:'])
+  if (given !== undefined) return given.replace(/\/+$/, '')
+  const reachable = host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' ? '[::1]' : host
+  return `http://${reachable.includes(':') && !reachable.startsWith('[') ? `[${reachable}]` : reachable}:${port}`
 }
 
 const INSTANCE_ID = /^[A-Za-z0-9._-]{1,64}$/

@@ -84,6 +84,7 @@ export function createApp(services: Services) {
         limits: services.livestreamLimits,
         tokens: services.tokens,
         publicUrl: config.publicUrl,
+        forwarder: services.forwarder,
       }),
     )
     .use(livestreamPages)

@@ -27,13 +27,22 @@ export class Cluster {
     /** Undefined for a single node. */
     readonly redis: RedisLink | undefined,
     leaseTiming: LeaseTiming = DEFAULT_LEASE_TIMING,
+    /** Where the other instances reach this one (INSTANCE_URL), announced with the membership. */
+    readonly instanceUrl = '',
   ) {
-    this.membership = redis ? new RedisMembership(instanceId, redis) : new SingleNodeMembership(instanceId)
+    this.membership = redis
+      ? new RedisMembership(instanceId, redis, instanceUrl)
+      : new SingleNodeMembership(instanceId)
     this.leases = redis ? new RedisLeases(instanceId, redis, leaseTiming) : new LocalLeases()
   }
 
   static fromConfig(config: Config): Cluster {
-    return new Cluster(config.instanceId, config.redisUrl ? new RedisLink(config.redisUrl) : undefined)
+    return new Cluster(
+      config.instanceId,
+      config.redisUrl ? new RedisLink(config.redisUrl) : undefined,
+      DEFAULT_LEASE_TIMING,
+      config.instanceUrl,
+    )
   }
 
   async status(): Promise<ClusterStatus> {

@@ -7,6 +7,8 @@ import type { RedisLink } from './redis-link.ts'
 export const HEARTBEAT_MS = 1000
 export const MEMBER_TIMEOUT_MS = 3500
 const MEMBERS_KEY = 'airwave:instances'
+/** Hash of instance id → the URL other instances reach it at (INSTANCE_URL), written with every heartbeat. */
+const URLS_KEY = 'airwave:instance-urls'
 
 export interface InstanceInfo {
   id: string
@@ -18,6 +20,8 @@ export interface Membership {
   readonly instanceId: string
   /** The live instances, this one included. */
   instances(): Promise<InstanceInfo[]>
+  /** The address another instance reaches live instance `id` at (undefined: unknown, or not live). */
+  urlOf(id: string): Promise<string | undefined>
   stop(): Promise<void>
 }
 
@@ -29,6 +33,10 @@ export class SingleNodeMembership implements Membership {
     return [{ id: this.instanceId, lastSeenMs: 0 }]
   }
 
+  async urlOf(_id: string): Promise<string | undefined> {
+    return undefined
+  }
+
   async stop(): Promise<void> {}
 }
 
@@ -36,8 +44,20 @@ const HEARTBEAT = `
 local now = redis.call('TIME')
 local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 redis.call('ZADD', KEYS[1], ms, ARGV[1])
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[3]) end
+local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ms - tonumber(ARGV[2]) * 20)
+for _, id in ipairs(gone) do redis.call('HDEL', KEYS[2], id) end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ms - tonumber(ARGV[2]) * 20)
 return ms`
+
+/** The URL of a member heard from within the timeout; nil otherwise. */
+const URL_OF = `
+local seen = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not seen then return false end
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+if ms - tonumber(seen) > tonumber(ARGV[2]) then return false end
+return redis.call('HGET', KEYS[2], ARGV[1])`
 
 const LIVE = `
 local now = redis.call('TIME')
@@ -56,6 +76,8 @@ export class RedisMembership implements Membership {
   constructor(
     readonly instanceId: string,
     private readonly link: RedisLink,
+    /** Where the other instances reach this one (INSTANCE_URL); '' announces none. */
+    private readonly url = '',
   ) {
     this.timer = setInterval(() => void this.beat(), HEARTBEAT_MS)
     // Announced as soon as the connection is up, at start and after every reconnection.
@@ -71,16 +93,28 @@ export class RedisMembership implements Membership {
     return out.sort((a, b) => a.id.localeCompare(b.id))
   }
 
+  async urlOf(id: string): Promise<string | undefined> {
+    const url = (await this.link.commands.eval(URL_OF, 2, MEMBERS_KEY, URLS_KEY, id, MEMBER_TIMEOUT_MS)) as
+      | string
+      | null
+    return url ?? undefined
+  }
+
   async stop(): Promise<void> {
     clearInterval(this.timer)
     // Leaving says so at once, instead of after the timeout.
-    await this.link.commands.zrem(MEMBERS_KEY, this.instanceId).catch(() => {})
+    await this.link.commands
+      .multi()
+      .zrem(MEMBERS_KEY, this.instanceId)
+      .hdel(URLS_KEY, this.instanceId)
+      .exec()
+      .catch(() => {})
   }
 
   private async beat(): Promise<void> {
     // While Redis is unreachable the beat fails; the next one after it returns announces the instance again.
     await this.link.commands
-      .eval(HEARTBEAT, 1, MEMBERS_KEY, this.instanceId, MEMBER_TIMEOUT_MS)
+      .eval(HEARTBEAT, 2, MEMBERS_KEY, URLS_KEY, this.instanceId, MEMBER_TIMEOUT_MS, this.url)
       .catch(() => {})
   }
 }

@@ -2,6 +2,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Server } from 'bun'
 import { Elysia } from 'elysia'
+import { InstanceForwarder } from '../cluster/instance-forward.ts'
 import { fileSource, type RangeSource, serveRange } from '../http/range.ts'
 import { authPlugin } from '../identity/auth-plugin.ts'
 import type { TokenService } from '../identity/tokens.ts'
@@ -26,6 +27,8 @@ interface Deps {
   limits: LivestreamLimits
   tokens: TokenService
   publicUrl: string
+  /** In a cluster: LL-HLS requests for a stream another instance runs are answered by it (undefined: single node). */
+  forwarder?: InstanceForwarder
 }
 
 /** The segment files a playlist lists. */
@@ -55,12 +58,24 @@ function clientIp(server: Server<unknown> | null, request: Request): string {
  * and segments, status, active streams, start/stop (the same lifecycle as the WebSocket events), health
  * and the admin debug view.
  */
-export function livestreamRoutes({ service, limits, tokens, publicUrl }: Deps) {
+export function livestreamRoutes({ service, limits, tokens, publicUrl, forwarder }: Deps) {
   const limited =
     (limiter: RateLimiter) => async (context: { server: Server<unknown> | null; request: Request }) =>
       limiter.consume(clientIp(context.server, context.request))
   const playbackUrl = (streamId: string) => `${publicUrl}/livestream/${streamId}/${PLAYLIST_FILE}`
   const ingestUrl = (streamId: string) => `${publicUrl.replace(/^http/, 'ws')}/ws?streamKey=${streamId}`
+  /**
+   * LL-HLS lives in the packager of the instance running the stream: another instance forwards the request there
+   * (the blocking wait happens on the owner) and streams its answer back. Undefined: answer here.
+   */
+  const llElsewhere = async (streamId: string, request: Request): Promise<Response | undefined> => {
+    if (!forwarder || InstanceForwarder.isForwarded(request)) return undefined
+    const local = service.ll.get(streamId)
+    if (local && !local.ended) return undefined
+    const owner = (await service.directory.find(streamId))?.owner
+    if (owner === undefined || owner === service.directory.instanceId) return undefined
+    return forwarder.forward(request, owner)
+  }
 
   return new Elysia({ name: 'livestream' })
     .use(authPlugin(tokens))
@@ -265,7 +280,8 @@ export function livestreamRoutes({ service, limits, tokens, publicUrl }: Deps) {
         if (request.method !== 'GET' && request.method !== 'HEAD') {
           throw new MethodNotAllowedError('GET, HEAD')
         }
-        await limits.httpStream.consume(clientIp(server, request))
+        // A request another instance forwarded was limited there, per client.
+        if (!forwarder?.trusted(request)) await limits.httpStream.consume(clientIp(server, request))
         const dir = service.streamDir(streamId)
         const countViewer = () => {
           if (query.session && SESSION_ID.test(query.session)) service.seeHlsSession(streamId, query.session)
@@ -275,6 +291,10 @@ export function livestreamRoutes({ service, limits, tokens, publicUrl }: Deps) {
           if (playlist === null) throw new NotFoundError(`Stream ${streamId} not found`, 'STREAM_NOT_FOUND')
           countViewer()
           return new Response(request.method === 'HEAD' ? null : playlist, { headers: PLAYLIST_HEADERS })
+        }
+        if (file === LL_PLAYLIST_FILE || llNames.parse(file)) {
+          const answer = await llElsewhere(streamId, request)
+          if (answer) return answer
         }
         if (file === LL_PLAYLIST_FILE) {
           const text = await service.ll.playlist(streamId, query, request.signal)

@@ -23,7 +23,7 @@ describe('deploy/compose.yaml', () => {
   }
   const instances = Object.entries(compose.services).filter(([name]) => name.startsWith('airwave-'))
 
-  test('three instances of the image, each with PostgreSQL, Redis, S3, nginx file handoff and its own id', () => {
+  test('three instances of the image, each with PostgreSQL, Redis, S3, nginx file handoff and its own id and address', () => {
     expect(instances.map(([name]) => name)).toEqual(['airwave-1', 'airwave-2', 'airwave-3'])
     for (const [name, service] of instances) {
       expect(service.build?.dockerfile).toBe('deploy/Dockerfile')
@@ -34,6 +34,8 @@ describe('deploy/compose.yaml', () => {
       expect(env.S3_ENDPOINT).toBe('http://minio:9000')
       expect(env.TRACK_ACCEL_REDIRECT).toBe('/_airwave_files/')
       expect(env.INSTANCE_ID).toBe(name)
+      // The others reach it there (LL-HLS requests are forwarded to the stream's instance).
+      expect(env.INSTANCE_URL).toBe(`http://${name}:3000`)
       expect(env.JWT_SECRET).toContain('JWT_SECRET')
     }
     for (const backing of ['postgres', 'redis', 'minio', 'nginx'])

@@ -26,6 +26,7 @@ describe.skipIf(!redisServerAvailable())('RedisSessionSync', () => {
   const membership = (instanceId: string): Membership => ({
     instanceId,
     instances: async (): Promise<InstanceInfo[]> => alive.map((id) => ({ id, lastSeenMs: 0 })),
+    urlOf: async () => undefined,
     stop: async () => {},
   })
   /** One instance: its sync, what others shared with it, and what it wrote to "the database". */

@@ -137,6 +137,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
       PORT: String(ports[i]),
       DATA_DIR: dataDirs[i] as string,
       INSTANCE_ID: ids[i] as string,
+      // Where the other instances reach this one (LL-HLS requests go to the stream's instance).
+      INSTANCE_URL: `http://127.0.0.1:${ports[i]}`,
       REDIS_URL: redis.url,
       DATABASE_URL: database.url,
       AUDIO_FILES_DIR: audioDir,
