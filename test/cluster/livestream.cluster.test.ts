@@ -3,11 +3,14 @@
  * FFmpeg; viewers on the other instances, over `/ws` and Socket.IO, get every event and the cluster-wide viewer
  * count; `/livestream/active`, `/status` and `/health` agree everywhere; the playlist and segments come from any
  * instance; kill -9 of the broadcaster's instance ends the stream `failed` for everyone within the grace period, or
- * it resumes when the broadcaster comes back to another instance; Redis restarted mid-stream.
+ * it resumes when the broadcaster comes back to another instance; Redis restarted mid-stream. LL-HLS (`ll.m3u8` with
+ * blocking reloads, parts, init) from any instance: the others forward to the broadcaster's instance.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
+import { LL_PART_TARGET_SECONDS } from '../../src/livestream/service.ts'
 import { skipClusterTests, startCluster, type TestCluster } from '../support/cluster.ts'
+import { type LlPlaylist, parseLlPlaylist } from '../support/ll-playlist.ts'
 import { SioRecorder } from '../support/socketio-client.ts'
 import { until } from '../support/until.ts'
 import { chunkWebm, makeWebm, type WebmChunk } from '../support/webm.ts'
@@ -20,6 +23,8 @@ const GRACE_S = 5
 describe.skipIf(skipClusterTests('livestream.cluster.test.ts'))('livestreams in a cluster', () => {
   let cluster: TestCluster
   let chunks: WebmChunk[]
+  /** 100 ms chunks, as the broadcaster page's MediaRecorder sends them (for LL-HLS, fed in real time). */
+  let fineChunks: WebmChunk[]
   let alice: string
   const open: Array<{ close(): void }> = []
 
@@ -39,6 +44,7 @@ describe.skipIf(skipClusterTests('livestream.cluster.test.ts'))('livestreams in 
     ])
     cluster = started
     chunks = chunkWebm(webm)
+    fineChunks = chunkWebm(webm, 100)
     alice = await cluster.token('alice')
   }, 180_000)
   afterAll(async () => {
@@ -157,6 +163,158 @@ describe.skipIf(skipClusterTests('livestream.cluster.test.ts'))('livestreams in 
       const text = await (await fetch(`${base}/livestream/${key}/stream.m3u8`)).text()
       expect(text).toContain('#EXT-X-ENDLIST')
     }
+  }, 120_000)
+
+  test('LL-HLS from every instance: the same playlist, blocking reloads, parts and init; kill -9 of the owner → 503, never a hang', async () => {
+    const [a, b, c] = cluster.urls as [string, string, string]
+    const key = 'lowlatency'
+    const ll = (base: string, file: string) => `${base}/livestream/${key}/${file}`
+    const broadcaster = await ws(a, { token: alice })
+    await broadcaster.request('start-stream', { streamKey: key }, 'stream-started')
+    // In real time, 100 ms apart, in the background.
+    let feeding = true
+    const fed = (async () => {
+      const start = performance.now()
+      for (const [i, chunk] of fineChunks.entries()) {
+        if (!feeding) return
+        await Bun.sleep(Math.max(0, start + i * 100 - performance.now()))
+        broadcaster.sendBinary(chunk.bytes)
+      }
+    })()
+    const playlist = async (base: string, query = '') => {
+      const response = await fetch(`${ll(base, 'll.m3u8')}${query}`)
+      return { response, text: await response.text() }
+    }
+    /** Where the next part will be listed, and its number (from the preload hint). */
+    const next = (list: LlPlaylist) => {
+      const last = list.segments.at(-1)
+      if (!last) throw new Error('empty playlist')
+      const position =
+        last.uri === null ? { msn: last.msn, part: last.parts.length } : { msn: last.msn + 1, part: 0 }
+      return { ...position, number: Number(/part_(\d+)\.m4s/.exec(list.hint as string)?.[1]) }
+    }
+    // A complete segment on the owner first.
+    const first = await until(
+      async () => {
+        const { response, text } = await playlist(a)
+        return response.status === 200 ? parseLlPlaylist(text) : undefined
+      },
+      (list) => list !== undefined && list.segments.some((s) => s.uri !== null),
+      20_000,
+    )
+    expect(first).toBeDefined()
+
+    // The same playlist everywhere: blocking reloads for the next part, at once on A, B, C and through nginx.
+    for (let round = 0; round < 2; round++) {
+      const { text } = await playlist(a)
+      const wanted = next(parseLlPlaylist(text))
+      const query = `?_HLS_msn=${wanted.msn}&_HLS_part=${wanted.part}`
+      const answers = await Promise.all(
+        [a, b, c, cluster.url, cluster.url, cluster.url].map(async (base) => {
+          const { response, text } = await playlist(base, query)
+          return { base, status: response.status, headers: response.headers, text }
+        }),
+      )
+      for (const answer of answers) {
+        expect(answer.status).toBe(200)
+        expect(answer.headers.get('content-type')).toBe('application/vnd.apple.mpegurl')
+        expect(answer.headers.get('cache-control')).toBe('no-cache')
+        expect(answer.headers.get('access-control-allow-origin')).toBe('*')
+        expect(answer.text).toContain(`URI="part_${wanted.number}.m4s"`)
+        expect(answer.text).toBe(answers[0]?.text as string)
+      }
+      expect(answers[1]?.headers.get('x-airwave-answered-by')).toBe(cluster.ids[0] as string)
+      expect(answers[2]?.headers.get('x-airwave-answered-by')).toBe(cluster.ids[0] as string)
+    }
+
+    // A blocking reload on B returns once the part exists on A: not before, and within one part duration of it.
+    for (let round = 0; round < 3; round++) {
+      const wanted = next(parseLlPlaylist((await playlist(a)).text))
+      const uri = `part_${wanted.number}.m4s`
+      const started = performance.now()
+      const blocking = fetch(`${ll(b, 'll.m3u8')}?_HLS_msn=${wanted.msn}&_HLS_part=${wanted.part}`).then(
+        async (r) => ({ status: r.status, text: await r.text(), at: performance.now() }),
+      )
+      let seenAt = Number.POSITIVE_INFINITY
+      while (seenAt === Number.POSITIVE_INFINITY && performance.now() - started < 5000) {
+        if ((await playlist(a)).text.includes(`"${uri}"`)) seenAt = performance.now()
+        else await Bun.sleep(5)
+      }
+      const answer = await blocking
+      expect(answer.status).toBe(200)
+      expect(answer.text).toContain(`URI="${uri}"`)
+      expect(answer.at - seenAt).toBeLessThan(LL_PART_TARGET_SECONDS * 1000)
+    }
+
+    // A part, a whole segment and the init segment from C (and nginx): byte for byte A's.
+    const list = parseLlPlaylist((await playlist(a)).text)
+    const complete = list.segments.find((s) => s.uri !== null)
+    const files = [complete?.map as string, complete?.parts[0]?.uri as string, complete?.uri as string]
+    for (const file of files) {
+      const bytes = async (base: string) => {
+        const response = await fetch(ll(base, file))
+        expect(response.status).toBe(200)
+        expect(response.headers.get('content-type')).toBe('video/mp4')
+        expect(response.headers.get('cache-control')).toBe('public, max-age=3600, immutable')
+        return Buffer.from(await response.arrayBuffer())
+      }
+      const owner = await bytes(a)
+      expect(owner.byteLength).toBeGreaterThan(0)
+      expect((await bytes(c)).equals(owner)).toBe(true)
+      expect((await bytes(cluster.url)).equals(owner)).toBe(true)
+    }
+    const head = await fetch(ll(c, complete?.parts[0]?.uri as string), { method: 'HEAD' })
+    expect(head.status).toBe(200)
+    expect(head.headers.get('content-length')).toBe(
+      String((await (await fetch(ll(a, complete?.parts[0]?.uri as string))).arrayBuffer()).byteLength),
+    )
+    // The preload-hinted part is held on the owner and arrives through B.
+    const hinted = (await playlist(a)).text.match(/PRELOAD-HINT:TYPE=PART,URI="([^"]+)"/)?.[1] as string
+    const hintedAnswer = await fetch(ll(b, hinted))
+    expect(hintedAnswer.status).toBe(200)
+    expect((await hintedAnswer.arrayBuffer()).byteLength).toBeGreaterThan(0)
+    // A forwarded request is never forwarded again: with the header, B answers from its own (absent) packager.
+    const loop = await fetch(ll(b, 'll.m3u8'), { headers: { 'X-Airwave-Forwarded': 'someone.forged' } })
+    expect(loop.status).toBe(404)
+
+    // kill -9 of the owner while B holds a blocking reload: B answers an error at once, never hangs.
+    const wanted = next(parseLlPlaylist((await playlist(a)).text))
+    const pending = fetch(`${ll(b, 'll.m3u8')}?_HLS_msn=${wanted.msn + 1}&_HLS_part=0`).then((r) => ({
+      status: r.status,
+      retryAfter: r.headers.get('retry-after'),
+      at: performance.now(),
+    }))
+    await Bun.sleep(50)
+    feeding = false
+    const killedAt = performance.now()
+    await cluster.kill(0)
+    const cut = await pending
+    expect(cut.status).toBe(503)
+    expect(cut.retryAfter).toBe('1')
+    expect(cut.at - killedAt).toBeLessThan(2000)
+    // Until another instance has taken the stream over: 503 with Retry-After; then 404 (no media there); never a hang.
+    const seen = new Set<number>()
+    const until404 = performance.now()
+    while (performance.now() - until404 < 15_000) {
+      const asked = performance.now()
+      const response = await fetch(ll(b, 'll.m3u8'), { signal: AbortSignal.timeout(5000) })
+      expect(performance.now() - asked).toBeLessThan(3000)
+      seen.add(response.status)
+      if (response.status === 503) expect(response.headers.get('retry-after')).toBe('1')
+      else expect(response.status).toBe(404)
+      await response.arrayBuffer()
+      if (response.status === 404) break
+      await Bun.sleep(200)
+    }
+    expect(seen.has(404)).toBe(true)
+    await fed
+    await cluster.restart(0)
+    // The orphaned stream ends failed after the grace period, before the next test.
+    await until(
+      () => active(b),
+      (l) => !l.streams.some((s) => s.streamId === key),
+      GRACE_S * 1000 + 10_000,
+    )
   }, 120_000)
 
   test('kill -9 of the broadcaster’s instance: every viewer hears the stream end failed within the grace period', async () => {
