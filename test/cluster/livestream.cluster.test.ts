@@ -199,7 +199,7 @@ describe.skipIf(skipClusterTests('livestream.cluster.test.ts'))('livestreams in 
         const { response, text } = await playlist(a)
         return response.status === 200 ? parseLlPlaylist(text) : undefined
       },
-      (list) => list !== undefined && list.segments.some((s) => s.uri !== null),
+      (list) => list?.segments.some((s) => s.uri !== null) === true,
       20_000,
     )
     expect(first).toBeDefined()
