@@ -7,7 +7,7 @@ import { outageUnlessInvalidValue } from '../platform/db/faults.ts'
 import { AppError, ServiceUnavailableError, UnsupportedMediaTypeError } from '../platform/errors.ts'
 import { UnreadableAudioError } from '../platform/ffprobe.ts'
 import { log } from '../platform/log.ts'
-import { classifyChunk, OggDemuxer } from '../platform/native.ts'
+import { classifyChunk, OggDemuxer, transcodeVoicePackets } from '../platform/native.ts'
 import { transcodeToOpusVoice } from '../platform/opus-transcode.ts'
 import { ProcessingSlots } from '../platform/processing-slots.ts'
 import { recordingKey } from '../radio/history.ts'
@@ -23,6 +23,8 @@ export const DUPLICATE_WINDOW_MS = 500
 const TRANSCODE_TIMEOUT_MS = 60_000
 /** Opus at 16 kbit/s for CALL_MAX_SECONDS, with room for Ogg framing. */
 const opusBytesFor = (seconds: number) => Math.ceil(seconds * 2000 * 1.5) + 64 * 1024
+/** Call audio's Opus bit rate: 16 kbit/s voice. */
+const VOICE_BITRATE = 16_000
 
 export type ImportOutcome =
   | { duplicate: true; transmissionId: string }
@@ -157,7 +159,41 @@ export class CallService {
     }
   }
 
+  /**
+   * The addon first (WAV, MP3, AAC-LC decoded and encoded in process, off the event loop); what it leaves — other
+   * formats and codecs (HE-AAC, FLAC, …), rates libopus does not take, anything that does not decode cleanly — goes to
+   * FFmpeg, which stays the judge of what is audio: only its failure is a 415.
+   */
   private async transcodeNow(audioPath: string, slot: string): Promise<OpusChunk[]> {
+    const { limits } = this.deps
+    try {
+      if (limits.transcoder === 'native') {
+        const voice = await transcodeVoicePackets(new Uint8Array(await readFile(audioPath)), {
+          bitrate: VOICE_BITRATE,
+          complexity: limits.opusComplexity,
+          maxSeconds: limits.maxSeconds,
+          maxOutputBytes: opusBytesFor(limits.maxSeconds),
+        })
+        if (voice.ok) {
+          callMetrics.transcodes.inc({ path: 'native', reason: voice.codec })
+          return toChunks(voice.packets)
+        }
+        callMetrics.transcodes.inc({ path: 'ffmpeg', reason: voice.refusal })
+        if (voice.refusal === 'INTERNAL') log.error({ message: voice.message }, 'native call transcode failed')
+        else log.debug({ refusal: voice.refusal, message: voice.message }, 'call left to FFmpeg')
+      } else {
+        callMetrics.transcodes.inc({ path: 'ffmpeg', reason: 'configured' })
+      }
+      return toChunks(await this.ffmpegPackets(audioPath, slot))
+    } catch (error) {
+      if (error instanceof UnreadableAudioError)
+        throw new UnsupportedMediaTypeError(`Invalid audio file: ${error.message}`, 'NOT_AUDIO')
+      throw error
+    }
+  }
+
+  /** FFmpeg's Ogg Opus for the file, demuxed to its audio packets. */
+  private async ffmpegPackets(audioPath: string, slot: string): Promise<Uint8Array[]> {
     const dir = join(this.deps.stagingDir, slot)
     await mkdir(dir, { recursive: true })
     const output = join(dir, 'call.opus')
@@ -165,23 +201,14 @@ export class CallService {
       await transcodeToOpusVoice(this.deps.ffmpegPath, audioPath, output, {
         maxSeconds: this.deps.limits.maxSeconds,
         maxOutputBytes: opusBytesFor(this.deps.limits.maxSeconds),
+        complexity: this.deps.limits.opusComplexity,
         timeoutMs: TRANSCODE_TIMEOUT_MS,
       })
       const ogg = new Uint8Array(await readFile(output))
-      const chunks: OpusChunk[] = []
-      for (const packet of new OggDemuxer().push(ogg).packets) {
-        const data = packet.data.slice()
-        if (isOpusHeaderPacket(data)) continue
-        const classified = classifyChunk(data)
-        if (classified.kind !== 'opus-packet') continue
-        chunks.push(new OpusChunk(data, 'opus-packet', classified.durationSamples))
-      }
-      if (chunks.length === 0) throw new UnreadableAudioError('FFmpeg found no audio in it')
-      return chunks
-    } catch (error) {
-      if (error instanceof UnreadableAudioError)
-        throw new UnsupportedMediaTypeError(`Invalid audio file: ${error.message}`, 'NOT_AUDIO')
-      throw error
+      return new OggDemuxer()
+        .push(ogg)
+        .packets.map((packet) => packet.data.slice())
+        .filter((data) => !isOpusHeaderPacket(data))
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
@@ -236,6 +263,18 @@ export class CallService {
       })
     }
   }
+}
+
+/** The call's Opus packets as chunks; anything that is not a valid Opus packet is dropped. */
+function toChunks(packets: Uint8Array[]): OpusChunk[] {
+  const chunks: OpusChunk[] = []
+  for (const data of packets) {
+    const classified = classifyChunk(data)
+    if (classified.kind !== 'opus-packet') continue
+    chunks.push(new OpusChunk(data, 'opus-packet', classified.durationSamples))
+  }
+  if (chunks.length === 0) throw new UnreadableAudioError('no audio found in it')
+  return chunks
 }
 
 /** The call's history row, before its recording is written. */
