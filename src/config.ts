@@ -149,7 +149,12 @@ function bool(env: Env, name: string): boolean {
   throw new ConfigError(`${name}=${raw} is not valid: set it to true or false`)
 }
 
-function oneOf<const T extends readonly string[]>(env: Env, name: string, values: T, fallback: T[number]): T[number] {
+function oneOf<const T extends readonly string[]>(
+  env: Env,
+  name: string,
+  values: T,
+  fallback: T[number],
+): T[number] {
   const raw = str(env, name)?.toLowerCase()
   if (raw === undefined) return fallback
   if (!(values as readonly string[]).includes(raw)) {

@@ -179,7 +179,8 @@ export class CallService {
           return toChunks(voice.packets)
         }
         callMetrics.transcodes.inc({ path: 'ffmpeg', reason: voice.refusal })
-        if (voice.refusal === 'INTERNAL') log.error({ message: voice.message }, 'native call transcode failed')
+        if (voice.refusal === 'INTERNAL')
+          log.error({ message: voice.message }, 'native call transcode failed')
         else log.debug({ refusal: voice.refusal, message: voice.message }, 'call left to FFmpeg')
       } else {
         callMetrics.transcodes.inc({ path: 'ffmpeg', reason: 'configured' })
