@@ -8,7 +8,8 @@
  *
  *   bun test/bench/calls.bench.ts     (BENCH_SECONDS=20, BENCH_CONCURRENCY=4, BENCH_CALL_SECONDS=10 by default)
  *
- * BENCH_AUDIO=speech uses synthetic speech (FFmpeg's flite) instead of a tone: libopus works harder on speech.
+ * BENCH_AUDIO=speech uses synthetic speech (FFmpeg's flite) instead of a tone: libopus works harder on speech;
+ * BENCH_AUDIO=speech8k makes it at 8 kHz, as trunk-recorder records (AAC-LC 8 kHz mono 16k).
  * BENCH_COMPLEXITY sets CALL_OPUS_COMPLEXITY (default: the server's own default, 3); BENCH_TRANSCODER=ffmpeg runs the
  * server with CALL_TRANSCODER=ffmpeg (one FFmpeg per call, the previous design).
  *
@@ -30,7 +31,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 20)
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 4)
 const CALL_SECONDS = Number(process.env.BENCH_CALL_SECONDS ?? 10)
 const KEY = 'bench-key'
-const AUDIO = process.env.BENCH_AUDIO === 'speech' ? 'speech' : 'tone'
+const AUDIO = (['speech', 'speech8k'] as const).find((a) => a === process.env.BENCH_AUDIO) ?? 'tone'
 const COMPLEXITY = Number(process.env.BENCH_COMPLEXITY ?? 3)
 const TRANSCODER = process.env.BENCH_TRANSCODER === 'ffmpeg' ? 'ffmpeg' : 'native'
 
@@ -46,8 +47,8 @@ function ownCpu(): number {
   return (usage.user + usage.system) / 1e6
 }
 
-/** A trunk-recorder m4a of `seconds` of synthetic speech (FFmpeg's flite voice, looped), AAC-LC 16 kHz mono 32k. */
-async function speechAudio(seconds: number): Promise<Uint8Array> {
+/** A trunk-recorder m4a of `seconds` of synthetic speech (FFmpeg's flite voice, looped), AAC-LC mono at `rate`. */
+async function speechAudio(seconds: number, rate: 8000 | 16000): Promise<Uint8Array> {
   const dir = tempDir('airwave-speech-')
   try {
     const path = join(dir.path, 'speech.m4a')
@@ -70,11 +71,11 @@ async function speechAudio(seconds: number): Promise<Uint8Array> {
         '-ac',
         '1',
         '-ar',
-        '16000',
+        String(rate),
         '-c:a',
         'aac',
         '-b:a',
-        '32k',
+        rate === 8000 ? '16k' : '32k',
         '-y',
         path,
       ],
@@ -258,7 +259,10 @@ async function airwave(audio: Uint8Array): Promise<Row[]> {
 
 const dir = tempDir('airwave-calls-bench-')
 try {
-  const audio = AUDIO === 'speech' ? await speechAudio(CALL_SECONDS) : await callAudio('m4a', CALL_SECONDS)
+  const audio =
+    AUDIO === 'tone'
+      ? await callAudio('m4a', CALL_SECONDS)
+      : await speechAudio(CALL_SECONDS, AUDIO === 'speech8k' ? 8000 : 16000)
   const audioPath = join(dir.path, 'call.m4a')
   await Bun.write(audioPath, audio)
   console.log(

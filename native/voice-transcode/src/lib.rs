@@ -4,10 +4,15 @@
 //! caps two cores well below the calls/s Airwave must sustain; this path costs a few ms plus the encoder.
 //!
 //! Anything this path does not handle exactly as FFmpeg would is a [`Refusal`], never a guess: a container or codec
-//! it does not know, HE-AAC (symphonia decodes AAC-LC only), a sample rate libopus does not take, or a packet that
-//! fails to decode. The caller then hands the file to FFmpeg, which stays the reference for what is audio.
+//! it does not know, HE-AAC (symphonia decodes AAC-LC only), or a packet that fails to decode. The caller then hands
+//! the file to FFmpeg, which stays the reference for what is audio. Rates libopus takes (8, 12, 16, 24, 48 kHz) go to
+//! it as they are; others are resampled to 16 kHz first ([`resample`]).
+
+pub mod resample;
 
 use std::io::Cursor;
+
+use resample::{ToVoiceRate, VOICE_RATE};
 
 use symphonia::core::codecs::CodecInfo;
 use symphonia::core::codecs::audio::well_known::CODEC_ID_AAC;
@@ -116,14 +121,16 @@ pub fn transcode_voice(input: &[u8], options: &VoiceOptions) -> Result<VoicePack
         .sample_rate
         .or(params.sample_rate)
         .ok_or_else(|| Refusal::Unsupported("no sample rate".into()))?;
-    if !OPUS_INPUT_RATES.contains(&rate) {
-        return Err(Refusal::Unsupported(format!("sample rate {rate} Hz needs resampling")));
-    }
-
-    let mut encoder = VoiceEncoder::new(rate, options)?;
+    let mut resampler = if OPUS_INPUT_RATES.contains(&rate) {
+        None
+    } else {
+        Some(ToVoiceRate::new(rate).map_err(Refusal::Unsupported)?)
+    };
+    let mut encoder = VoiceEncoder::new(if resampler.is_some() { VOICE_RATE } else { rate }, options)?;
     let max_frames = u64::from(options.max_seconds) * u64::from(rate);
     let mut decoded_frames = 0u64;
     let mut interleaved: Vec<f32> = Vec::new();
+    let mut mono: Vec<f32> = Vec::new();
     while decoded_frames < max_frames && !encoder.full() {
         let packet = match format.next_packet() {
             Ok(Some(packet)) => packet,
@@ -148,13 +155,23 @@ pub fn transcode_voice(input: &[u8], options: &VoiceOptions) -> Result<VoicePack
         let keep_end = frames.saturating_sub(packet.trim_end.get() as usize).max(skip);
         let room = (max_frames - decoded_frames) as usize;
         let keep_end = keep_end.min(skip + room);
-        for frame in interleaved[skip * channels..keep_end * channels].chunks_exact(channels) {
-            encoder.push(frame.iter().sum::<f32>() / channels as f32)?;
+        mono.clear();
+        mono.extend(
+            interleaved[skip * channels..keep_end * channels]
+                .chunks_exact(channels)
+                .map(|frame| frame.iter().sum::<f32>() / channels as f32),
+        );
+        match resampler.as_mut() {
+            Some(resampler) => resampler.push(&mono, &mut |samples| encoder.push_all(samples))?,
+            None => encoder.push_all(&mono)?,
         }
         decoded_frames += (keep_end - skip) as u64;
     }
     if decoded_frames == 0 {
         return Err(Refusal::Undecodable("no audio in it".into()));
+    }
+    if let Some(resampler) = resampler {
+        resampler.finish(&mut |samples| encoder.push_all(samples))?;
     }
     let (data, ends) = encoder.finish()?;
     Ok(VoicePackets { data, ends, input_rate: rate, codec, decoded_frames })
@@ -334,10 +351,15 @@ impl VoiceEncoder {
         self.data.len() >= self.max_output_bytes
     }
 
-    fn push(&mut self, sample: f32) -> Result<(), Refusal> {
-        self.frame.push(sample);
-        if self.frame.len() == self.frame_len && !self.full() {
-            self.encode_frame()?;
+    fn push_all(&mut self, samples: &[f32]) -> Result<(), Refusal> {
+        let mut rest = samples;
+        while !rest.is_empty() && !self.full() {
+            let take = (self.frame_len - self.frame.len()).min(rest.len());
+            self.frame.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.frame.len() == self.frame_len {
+                self.encode_frame()?;
+            }
         }
         Ok(())
     }

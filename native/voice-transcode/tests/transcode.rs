@@ -117,12 +117,28 @@ fn sdrtrunk_mp3_with_an_id3v2_tag() {
 }
 
 #[test]
-fn what_ffmpeg_must_do_is_refused_as_unsupported() {
-    // 44.1 kHz needs a resampler; FLAC is not among the formats this path reads.
-    for input in [MP3_44K_STEREO, FLAC] {
-        let refusal = transcode_voice(input, &options()).unwrap_err();
-        assert_eq!(refusal.code(), "UNSUPPORTED_AUDIO", "{refusal:?}");
+fn other_rates_are_resampled_to_16_khz_wideband() {
+    let voice = transcode_voice(MP3_44K_STEREO, &options()).unwrap();
+    assert_eq!((voice.codec, voice.input_rate), ("mp3", 44_100));
+    assert!((10..=11).contains(&check_packets(&voice, "WB")));
+    assert!((tone_frequency(&voice) - 600.0).abs() < 15.0);
+    for (rate, frequency) in [(22_050, 1000.0), (11_025, 300.0), (32_000, 2500.0)] {
+        let voice = transcode_voice(&wav_tone(rate, 1, 2.0, frequency), &options()).unwrap();
+        assert_eq!(voice.input_rate, rate);
+        // The resampler's delay is trimmed and the output ends with the input: 2 s are 20 packets.
+        assert_eq!(check_packets(&voice, "WB"), 20, "{rate} Hz");
+        let heard = tone_frequency(&voice);
+        assert!((heard - frequency).abs() < frequency * 0.03, "{rate} Hz: heard {heard} Hz");
     }
+}
+
+#[test]
+fn what_ffmpeg_must_do_is_refused_as_unsupported() {
+    // FLAC is not among the formats this path reads; a rate no audio has is not resampled.
+    let refusal = transcode_voice(FLAC, &options()).unwrap_err();
+    assert_eq!(refusal.code(), "UNSUPPORTED_AUDIO", "{refusal:?}");
+    let refusal = transcode_voice(&wav_tone(1_000, 1, 0.5, 100.0), &options()).unwrap_err();
+    assert_eq!(refusal.code(), "UNSUPPORTED_AUDIO", "{refusal:?}");
 }
 
 #[test]
