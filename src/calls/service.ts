@@ -134,7 +134,7 @@ export class CallService {
   }
 
   /**
-   * Opus packets of the call (100 ms each), from FFmpeg's Ogg output. At most CALL_TRANSCODE_CONCURRENCY run at once;
+   * Opus packets of the call (100 ms each), from the addon or FFmpeg. At most CALL_TRANSCODE_CONCURRENCY run at once;
    * past CALL_QUEUE_MAX waiting, the upload is refused with a 503 and Retry-After (uploaders retry).
    */
   private async transcode(audioPath: string, transmissionId: string): Promise<OpusChunk[]> {
@@ -160,15 +160,15 @@ export class CallService {
   }
 
   /**
-   * The addon first (WAV, MP3, AAC-LC decoded and encoded in process, off the event loop); what it leaves — other
-   * formats and codecs (HE-AAC, FLAC, …), rates libopus does not take, anything that does not decode cleanly — goes to
-   * FFmpeg, which stays the judge of what is audio: only its failure is a 415.
+   * The addon first (WAV, MP3, AAC-LC decoded and encoded in process, off the event loop; the file is read whole, at
+   * most CALL_UPLOAD_MAX_MB); what it leaves — other formats and codecs (HE-AAC, FLAC, …), anything that does not
+   * decode cleanly — goes to FFmpeg, which stays the judge of what is audio: only its failure is a 415.
    */
   private async transcodeNow(audioPath: string, slot: string): Promise<OpusChunk[]> {
     const { limits } = this.deps
     try {
       if (limits.transcoder === 'native') {
-        const voice = await transcodeVoicePackets(new Uint8Array(await readFile(audioPath)), {
+        const voice = await transcodeVoicePackets(await readFile(audioPath), {
           bitrate: VOICE_BITRATE,
           complexity: limits.opusComplexity,
           maxSeconds: limits.maxSeconds,
