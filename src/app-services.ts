@@ -168,6 +168,7 @@ export async function closeServices(services: Services): Promise<void> {
   services.playback.close()
   services.inspector.stop()
   services.radio.close()
+  services.calls.close()
   await services.tracks.close()
   services.redis?.disconnect()
   await services.database.close()

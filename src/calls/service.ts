@@ -7,9 +7,10 @@ import { outageUnlessInvalidValue } from '../platform/db/faults.ts'
 import { AppError, ServiceUnavailableError, UnsupportedMediaTypeError } from '../platform/errors.ts'
 import { UnreadableAudioError } from '../platform/ffprobe.ts'
 import { log } from '../platform/log.ts'
-import { classifyChunk, OggDemuxer, transcodeVoicePackets } from '../platform/native.ts'
+import { classifyChunk, OggDemuxer } from '../platform/native.ts'
 import { transcodeToOpusVoice } from '../platform/opus-transcode.ts'
 import { ProcessingSlots } from '../platform/processing-slots.ts'
+import { type VoiceResult, VoiceTranscoders } from '../platform/voice-workers.ts'
 import { recordingKey } from '../radio/history.ts'
 import { callFields } from '../radio/history-item.ts'
 import { isOpusHeaderPacket, RecordingWriter } from '../radio/recording.ts'
@@ -61,6 +62,8 @@ export class CallService {
   /** Calls being imported, by `system/talkgroup`: their start times (duplicates racing each other). */
   private readonly inFlight = new Map<string, number[]>()
   private readonly transcodes: ProcessingSlots
+  /** The addon's transcodes, one worker thread per slot. */
+  private readonly voice: VoiceTranscoders
 
   constructor(
     private readonly deps: {
@@ -73,6 +76,12 @@ export class CallService {
     },
   ) {
     this.transcodes = new ProcessingSlots(deps.limits.transcodeConcurrency)
+    this.voice = new VoiceTranscoders(deps.limits.transcodeConcurrency)
+  }
+
+  /** Ends the transcode worker threads. */
+  close(): void {
+    this.voice.close()
   }
 
   /** The key's grant when it may upload `talkgroup` on `system`; CallKeyRefused otherwise. */
@@ -168,12 +177,7 @@ export class CallService {
     const { limits } = this.deps
     try {
       if (limits.transcoder === 'native') {
-        const voice = await transcodeVoicePackets(await readFile(audioPath), {
-          bitrate: VOICE_BITRATE,
-          complexity: limits.opusComplexity,
-          maxSeconds: limits.maxSeconds,
-          maxOutputBytes: opusBytesFor(limits.maxSeconds),
-        })
+        const voice = await this.inProcess(audioPath)
         if (voice.ok) {
           callMetrics.transcodes.inc({ path: 'native', reason: voice.codec })
           return toChunks(voice.packets)
@@ -190,6 +194,26 @@ export class CallService {
       if (error instanceof UnreadableAudioError)
         throw new UnsupportedMediaTypeError(`Invalid audio file: ${error.message}`, 'NOT_AUDIO')
       throw error
+    }
+  }
+
+  /** The addon's transcode on a worker thread; a worker that fails is a refusal (`INTERNAL`), so FFmpeg takes over. */
+  private async inProcess(audioPath: string): Promise<VoiceResult> {
+    const { limits } = this.deps
+    const input = await readFile(audioPath)
+    try {
+      return await this.voice.transcode(input, {
+        bitrate: VOICE_BITRATE,
+        complexity: limits.opusComplexity,
+        maxSeconds: limits.maxSeconds,
+        maxOutputBytes: opusBytesFor(limits.maxSeconds),
+      })
+    } catch (error) {
+      return {
+        ok: false,
+        refusal: 'INTERNAL',
+        message: error instanceof Error ? error.message : String(error),
+      }
     }
   }
 

@@ -297,7 +297,7 @@ interface NativeBinding {
   classifyChunk(chunk: Uint8Array): ChunkClassification
   parseOpusHead(packet: Uint8Array): OpusHead
   parseOpusTags(packet: Uint8Array): OpusTags
-  transcodeVoicePackets(input: Uint8Array, options: VoiceTranscodeOptions): Promise<RawVoiceTranscode>
+  transcodeVoicePackets(input: Uint8Array, options: VoiceTranscodeOptions): RawVoiceTranscode
 }
 
 interface RawVoiceTranscode {
@@ -563,9 +563,10 @@ export type VoiceRefusal = 'UNSUPPORTED_AUDIO' | 'UNDECODABLE_AUDIO' | 'INTERNAL
 export type VoiceTranscode =
   | {
       ok: true
-      /** Mono Opus voice packets, 100 ms each (views into one buffer). */
-      packets: Uint8Array[]
-      /** The decoded audio's rate, which libopus took as it was. */
+      /** Mono Opus voice packets, 100 ms each, end to end: packet `i` ends at `ends[i]` (see `voicePackets`). */
+      data: Uint8Array
+      ends: number[]
+      /** The decoded audio's rate (libopus takes 8, 12, 16, 24 and 48 kHz as they are; others are resampled to 16). */
       inputRate: number
       codec: 'aac' | 'mp3' | 'pcm'
       /** Seconds of audio decoded, after the cut at `maxSeconds`. */
@@ -574,31 +575,28 @@ export type VoiceTranscode =
   | { ok: false; refusal: VoiceRefusal; message: string }
 
 /**
- * A whole call file (WAV PCM, MP3, AAC-LC in MP4 or ADTS) decoded and encoded to Opus voice by the addon, on a worker
- * thread: the event loop does not wait. Anything else, or anything that does not decode cleanly, resolves as a
- * refusal for the caller to hand to FFmpeg; it never rejects for bad input.
+ * A whole call file (WAV PCM, MP3, AAC-LC in MP4 or ADTS; any sample rate) decoded and encoded to Opus voice by the
+ * addon, synchronously: it takes tens of milliseconds per 10 s of audio, so only a worker thread may call it
+ * (`src/platform/voice-workers.ts`). Anything else, or anything that does not decode cleanly, is a refusal for the
+ * caller to hand to FFmpeg; it never throws for bad input.
  */
-export async function transcodeVoicePackets(
-  input: Uint8Array,
-  options: VoiceTranscodeOptions,
-): Promise<VoiceTranscode> {
-  let raw: RawVoiceTranscode
-  try {
-    raw = await loadBinding().transcodeVoicePackets(input, options)
-  } catch (error) {
-    throw toNativeError(error)
-  }
+export function transcodeVoicePacketsSync(input: Uint8Array, options: VoiceTranscodeOptions): VoiceTranscode {
+  const raw = call(() => loadBinding().transcodeVoicePackets(input, options))
   if (raw.refusal !== undefined || !raw.data || !raw.ends) {
     const refusal = (raw.refusal ?? 'INTERNAL') as VoiceRefusal
     return { ok: false, refusal, message: raw.message ?? 'no packets' }
   }
-  const { data, ends } = raw
-  const packets = ends.map((end, i) => data.subarray(i === 0 ? 0 : ends[i - 1], end))
   return {
     ok: true,
-    packets,
+    data: raw.data,
+    ends: raw.ends,
     inputRate: raw.inputRate ?? 0,
     codec: raw.codec as 'aac' | 'mp3' | 'pcm',
     decodedSeconds: (raw.decodedFrames ?? 0) / Math.max(1, raw.inputRate ?? 1),
   }
+}
+
+/** The packets of a successful transcode, as views into its one buffer. */
+export function voicePackets({ data, ends }: { data: Uint8Array; ends: number[] }): Uint8Array[] {
+  return ends.map((end, i) => data.subarray(i === 0 ? 0 : ends[i - 1], end))
 }

@@ -19,8 +19,8 @@
  */
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { transcodeVoicePackets } from '../../src/platform/native.ts'
 import { opusVoiceArgs } from '../../src/platform/opus-transcode.ts'
+import { VoiceTranscoders } from '../../src/platform/voice-workers.ts'
 import { callAudio, rdioScannerForm, upload } from '../calls/support.ts'
 import { SseClient } from '../radio/support.ts'
 import { startServer } from '../support/server.ts'
@@ -157,11 +157,15 @@ async function bareFfmpeg(audioPath: string, dir: string): Promise<Row> {
   }
 }
 
-/** The addon's transcode called directly with the server's options: what Airwave's own path costs at least. */
+/**
+ * The addon's transcode on worker threads as the server runs it (2 workers: CALL_TRANSCODE_CONCURRENCY's default),
+ * with the server's options: what Airwave's own path costs at least.
+ */
 async function bareNative(audio: Uint8Array): Promise<Row> {
+  const workers = new VoiceTranscoders(2)
   const cpuBefore = ownCpu()
   const result = await sustain(async () => {
-    const voice = await transcodeVoicePackets(audio, {
+    const voice = await workers.transcode(audio.slice(), {
       bitrate: 16_000,
       complexity: COMPLEXITY,
       maxSeconds: 600,
@@ -169,6 +173,7 @@ async function bareNative(audio: Uint8Array): Promise<Row> {
     })
     return voice.ok
   })
+  workers.close()
   return {
     name: `bare in-process transcode (complexity ${COMPLEXITY})`,
     calls: result.done,
