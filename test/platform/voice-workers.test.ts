@@ -1,4 +1,5 @@
 import { afterAll, expect, test } from 'bun:test'
+import { readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { inspectOpusPacket } from '../../src/platform/native.ts'
@@ -50,6 +51,24 @@ test("long transcodes do not hold up the server's node:fs work (they are not on 
   } finally {
     dir.remove()
   }
+})
+
+/** CPU seconds of this process's main thread. */
+function mainThreadCpu(): number {
+  const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
+test("the main thread idles while it waits for a worker (Bun spins for an unref'd one)", async () => {
+  const long = await callAudio('m4a', 120)
+  await transcoders.transcode(long.slice(), OPTIONS)
+  const before = mainThreadCpu()
+  const started = performance.now()
+  await transcoders.transcode(long, OPTIONS)
+  const waited = (performance.now() - started) / 1000
+  expect(waited).toBeGreaterThan(0.1)
+  expect(mainThreadCpu() - before).toBeLessThan(Math.max(0.05, waited / 4))
 })
 
 test('closing rejects what is still waiting and refuses new jobs', async () => {
