@@ -78,10 +78,13 @@ export class VoiceTranscoders {
       this.busy.set(worker, pending)
       ;(worker as RefWorker).ref()
       const { input } = pending.job
-      // Transfer the bytes when they own their whole buffer; otherwise post a copy.
-      const transfer =
-        input.byteOffset === 0 && input.byteLength === input.buffer.byteLength ? [input.buffer] : []
-      worker.postMessage(pending.job, transfer as ArrayBuffer[])
+      // Transfer the bytes when they own their whole buffer and it can be transferred; otherwise post a copy.
+      const whole = input.byteOffset === 0 && input.byteLength === input.buffer.byteLength
+      try {
+        worker.postMessage(pending.job, whole ? [input.buffer as ArrayBuffer] : [])
+      } catch {
+        worker.postMessage(pending.job)
+      }
     }
   }
 
