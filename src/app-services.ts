@@ -224,6 +224,7 @@ export async function closeServices(services: Services): Promise<void> {
   await services.playback.close()
   services.inspector.stop()
   await services.radio.close()
+  services.calls.close()
   await services.tracks.close()
   await services.cluster.close()
   await services.database.close()

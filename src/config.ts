@@ -57,6 +57,13 @@ export interface CallConfig {
   transcodeConcurrency: number
   /** Calls waiting for a transcode slot (CALL_QUEUE_MAX); past it an upload is a 503 the uploader retries. */
   maxQueued: number
+  /**
+   * Who transcodes (CALL_TRANSCODER): `native` (the addon decodes WAV, MP3 and AAC-LC and encodes with libopus in
+   * process; anything else goes to FFmpeg) or `ffmpeg` (every call through FFmpeg, the previous design).
+   */
+  transcoder: 'native' | 'ffmpeg'
+  /** libopus complexity 0–10 for call audio (CALL_OPUS_COMPLEXITY): CPU per call against quality. */
+  opusComplexity: number
 }
 
 /** The track library's explicit limits (TRACK_* variables). */
@@ -153,6 +160,20 @@ function bool(env: Env, name: string): boolean {
   if (raw === undefined || raw === 'false' || raw === '0') return false
   if (raw === 'true' || raw === '1') return true
   throw new ConfigError(`${name}=${raw} is not valid: set it to true or false`)
+}
+
+function oneOf<const T extends readonly string[]>(
+  env: Env,
+  name: string,
+  values: T,
+  fallback: T[number],
+): T[number] {
+  const raw = str(env, name)?.toLowerCase()
+  if (raw === undefined) return fallback
+  if (!(values as readonly string[]).includes(raw)) {
+    throw new ConfigError(`${name}=${raw} is not valid: use one of ${values.join(', ')}`)
+  }
+  return raw as T[number]
 }
 
 function url(env: Env, name: string, protocols: string[]): string | undefined {
@@ -262,6 +283,8 @@ export function loadConfig(env: Env = process.env): Config {
       maxSeconds: int(env, 'CALL_MAX_SECONDS', 600, 1, 4 * 3600),
       transcodeConcurrency: int(env, 'CALL_TRANSCODE_CONCURRENCY', 2, 1, 64),
       maxQueued: int(env, 'CALL_QUEUE_MAX', 100, 0, 100_000),
+      transcoder: oneOf(env, 'CALL_TRANSCODER', ['native', 'ffmpeg'] as const, 'native'),
+      opusComplexity: int(env, 'CALL_OPUS_COMPLEXITY', 3, 0, 10),
     },
   }
 }

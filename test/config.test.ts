@@ -23,6 +23,7 @@ describe('loadConfig', () => {
     expect(config.logLevel).toBe('info')
     expect(config.ffmpegPath).toBe('ffmpeg')
     expect(config.audioFilesDir.endsWith('uploads/audio')).toBe(true)
+    expect(config.calls).toMatchObject({ transcoder: 'native', opusComplexity: 3, transcodeConcurrency: 2 })
     dir.remove()
   })
 
@@ -50,6 +51,8 @@ describe('loadConfig', () => {
       LOG_LEVEL: 'debug',
       FFMPEG_PATH: '/opt/ffmpeg',
       NODE_ENV: 'production',
+      CALL_TRANSCODER: 'FFmpeg',
+      CALL_OPUS_COMPLEXITY: '10',
     })
     expect(config).toMatchObject({
       port: 8080,
@@ -76,6 +79,7 @@ describe('loadConfig', () => {
       ffmpegPath: '/opt/ffmpeg',
       env: 'production',
       jwtSecretGenerated: false,
+      calls: { transcoder: 'ffmpeg', opusComplexity: 10 },
     })
   })
 
@@ -91,6 +95,8 @@ describe('loadConfig', () => {
     [{ NODE_ENV: 'production', JWT_SECRET: '' }, 'JWT_SECRET is required when NODE_ENV=production'],
     [{ JWT_SECRET: 'short' }, 'JWT_SECRET is too short'],
     [{ REDIS_URL: 'http://x' }, 'REDIS_URL must start with redis:'],
+    [{ CALL_TRANSCODER: 'gstreamer' }, 'CALL_TRANSCODER=gstreamer is not valid: use one of native, ffmpeg'],
+    [{ CALL_OPUS_COMPLEXITY: '11' }, 'CALL_OPUS_COMPLEXITY=11 is not valid'],
   ])('%o is refused with a message that says what to fix', (env, message) => {
     expect(() => loadConfig({ ...SECRET, DATA_DIR: '/tmp/aw-never', ...env })).toThrow(ConfigError)
     expect(() => loadConfig({ ...SECRET, DATA_DIR: '/tmp/aw-never', ...env })).toThrow(message)

@@ -76,6 +76,13 @@ async function main(): Promise<void> {
     )
     process.exit(1)
   }
+  if (!Bun.which('cmake')) {
+    console.error(
+      'Airwave needs CMake to build its native addon (the opus crate builds libopus from source with it): ' +
+        'install it (Debian/Ubuntu: apt-get install cmake; macOS: brew install cmake), then run bun run build:native',
+    )
+    process.exit(1)
+  }
   console.log(`Building the native addon (${force ? 'forced' : 'sources changed'})…`)
   const library = await cargoBuild(cargo)
   // Copy beside the target and rename over it: a running server may have the old file mapped, and

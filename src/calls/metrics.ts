@@ -14,6 +14,12 @@ export const callMetrics = {
     help: 'Scanner call uploads refused with 503 because CALL_QUEUE_MAX calls were already waiting',
     registers: [registry],
   }),
+  transcodes: new Counter({
+    name: 'airwave_calls_transcodes_total',
+    help: 'Scanner call transcodes, by path (native: in the addon; ffmpeg) and reason (the source codec for native; for ffmpeg, why the addon left it: UNSUPPORTED_AUDIO, UNDECODABLE_AUDIO, INTERNAL, or configured)',
+    labelNames: ['path', 'reason'] as const,
+    registers: [registry],
+  }),
   transcodesWaiting: new Gauge({
     name: 'airwave_calls_transcodes_waiting',
     help: 'Scanner calls waiting for a transcode slot',

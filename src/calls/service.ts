@@ -10,6 +10,7 @@ import { log } from '../platform/log.ts'
 import { classifyChunk, OggDemuxer } from '../platform/native.ts'
 import { transcodeToOpusVoice } from '../platform/opus-transcode.ts'
 import { ProcessingSlots } from '../platform/processing-slots.ts'
+import { type VoiceResult, VoiceTranscoders } from '../platform/voice-workers.ts'
 import { chunkEvent, endEvent, startEvent } from '../radio/events.ts'
 import { recordingKey } from '../radio/history.ts'
 import { callFields } from '../radio/history-item.ts'
@@ -24,6 +25,8 @@ export const DUPLICATE_WINDOW_MS = 500
 const TRANSCODE_TIMEOUT_MS = 60_000
 /** Opus at 16 kbit/s for CALL_MAX_SECONDS, with room for Ogg framing. */
 const opusBytesFor = (seconds: number) => Math.ceil(seconds * 2000 * 1.5) + 64 * 1024
+/** Call audio's Opus bit rate: 16 kbit/s voice. */
+const VOICE_BITRATE = 16_000
 
 export type ImportOutcome =
   | { duplicate: true; transmissionId: string }
@@ -60,6 +63,8 @@ export class CallService {
   /** Calls being imported, by `system/talkgroup`: their start times (duplicates racing each other). */
   private readonly inFlight = new Map<string, number[]>()
   private readonly transcodes: ProcessingSlots
+  /** The addon's transcodes, one worker thread per slot. */
+  private readonly voice: VoiceTranscoders
 
   constructor(
     private readonly deps: {
@@ -72,6 +77,12 @@ export class CallService {
     },
   ) {
     this.transcodes = new ProcessingSlots(deps.limits.transcodeConcurrency)
+    this.voice = new VoiceTranscoders(deps.limits.transcodeConcurrency)
+  }
+
+  /** Ends the transcode worker threads. */
+  close(): void {
+    this.voice.close()
   }
 
   /** The key's grant when it may upload `talkgroup` on `system`; CallKeyRefused otherwise. */
@@ -133,7 +144,7 @@ export class CallService {
   }
 
   /**
-   * Opus packets of the call (100 ms each), from FFmpeg's Ogg output. At most CALL_TRANSCODE_CONCURRENCY run at once;
+   * Opus packets of the call (100 ms each), from the addon or FFmpeg. At most CALL_TRANSCODE_CONCURRENCY run at once;
    * past CALL_QUEUE_MAX waiting, the upload is refused with a 503 and Retry-After (uploaders retry).
    */
   private async transcode(audioPath: string, transmissionId: string): Promise<OpusChunk[]> {
@@ -158,7 +169,57 @@ export class CallService {
     }
   }
 
+  /**
+   * The addon first (WAV, MP3, AAC-LC decoded and encoded in process, off the event loop; the file is read whole, at
+   * most CALL_UPLOAD_MAX_MB); what it leaves — other formats and codecs (HE-AAC, FLAC, …), anything that does not
+   * decode cleanly — goes to FFmpeg, which stays the judge of what is audio: only its failure is a 415.
+   */
   private async transcodeNow(audioPath: string, slot: string): Promise<OpusChunk[]> {
+    const { limits } = this.deps
+    try {
+      if (limits.transcoder === 'native') {
+        const voice = await this.inProcess(audioPath)
+        if (voice.ok) {
+          callMetrics.transcodes.inc({ path: 'native', reason: voice.codec })
+          return toChunks(voice.packets)
+        }
+        callMetrics.transcodes.inc({ path: 'ffmpeg', reason: voice.refusal })
+        if (voice.refusal === 'INTERNAL')
+          log.error({ message: voice.message }, 'native call transcode failed')
+        else log.debug({ refusal: voice.refusal, message: voice.message }, 'call left to FFmpeg')
+      } else {
+        callMetrics.transcodes.inc({ path: 'ffmpeg', reason: 'configured' })
+      }
+      return toChunks(await this.ffmpegPackets(audioPath, slot))
+    } catch (error) {
+      if (error instanceof UnreadableAudioError)
+        throw new UnsupportedMediaTypeError(`Invalid audio file: ${error.message}`, 'NOT_AUDIO')
+      throw error
+    }
+  }
+
+  /** The addon's transcode on a worker thread; a worker that fails is a refusal (`INTERNAL`), so FFmpeg takes over. */
+  private async inProcess(audioPath: string): Promise<VoiceResult> {
+    const { limits } = this.deps
+    const input = await readFile(audioPath)
+    try {
+      return await this.voice.transcode(input, {
+        bitrate: VOICE_BITRATE,
+        complexity: limits.opusComplexity,
+        maxSeconds: limits.maxSeconds,
+        maxOutputBytes: opusBytesFor(limits.maxSeconds),
+      })
+    } catch (error) {
+      return {
+        ok: false,
+        refusal: 'INTERNAL',
+        message: error instanceof Error ? error.message : String(error),
+      }
+    }
+  }
+
+  /** FFmpeg's Ogg Opus for the file, demuxed to its audio packets. */
+  private async ffmpegPackets(audioPath: string, slot: string): Promise<Uint8Array[]> {
     const dir = join(this.deps.stagingDir, slot)
     await mkdir(dir, { recursive: true })
     const output = join(dir, 'call.opus')
@@ -166,23 +227,14 @@ export class CallService {
       await transcodeToOpusVoice(this.deps.ffmpegPath, audioPath, output, {
         maxSeconds: this.deps.limits.maxSeconds,
         maxOutputBytes: opusBytesFor(this.deps.limits.maxSeconds),
+        complexity: this.deps.limits.opusComplexity,
         timeoutMs: TRANSCODE_TIMEOUT_MS,
       })
       const ogg = new Uint8Array(await readFile(output))
-      const chunks: OpusChunk[] = []
-      for (const packet of new OggDemuxer().push(ogg).packets) {
-        const data = packet.data.slice()
-        if (isOpusHeaderPacket(data)) continue
-        const classified = classifyChunk(data)
-        if (classified.kind !== 'opus-packet') continue
-        chunks.push(new OpusChunk(data, 'opus-packet', classified.durationSamples))
-      }
-      if (chunks.length === 0) throw new UnreadableAudioError('FFmpeg found no audio in it')
-      return chunks
-    } catch (error) {
-      if (error instanceof UnreadableAudioError)
-        throw new UnsupportedMediaTypeError(`Invalid audio file: ${error.message}`, 'NOT_AUDIO')
-      throw error
+      return new OggDemuxer()
+        .push(ogg)
+        .packets.map((packet) => packet.data.slice())
+        .filter((data) => !isOpusHeaderPacket(data))
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
@@ -237,6 +289,18 @@ export class CallService {
       })
     }
   }
+}
+
+/** The call's Opus packets as chunks; anything that is not a valid Opus packet is dropped. */
+function toChunks(packets: Uint8Array[]): OpusChunk[] {
+  const chunks: OpusChunk[] = []
+  for (const data of packets) {
+    const classified = classifyChunk(data)
+    if (classified.kind !== 'opus-packet') continue
+    chunks.push(new OpusChunk(data, 'opus-packet', classified.durationSamples))
+  }
+  if (chunks.length === 0) throw new UnreadableAudioError('no audio found in it')
+  return chunks
 }
 
 /** The call's history row, before its recording is written. */

@@ -1,5 +1,5 @@
 /**
- * Typed face of the Rust addon in native/ (Ogg Opus demux/mux, Opus packet checks, chunk rings).
+ * Typed face of the Rust addon in native/ (Ogg Opus demux/mux, Opus packet checks, chunk rings, call audio to Opus voice).
  * The addon is built by `bun install` (postinstall) or `bun run build:native`. Every error it raises
  * is a `NativeError` with a stable `code`, so callers branch on the code, never on the message.
  */
@@ -297,6 +297,17 @@ interface NativeBinding {
   classifyChunk(chunk: Uint8Array): ChunkClassification
   parseOpusHead(packet: Uint8Array): OpusHead
   parseOpusTags(packet: Uint8Array): OpusTags
+  transcodeVoicePackets(input: Uint8Array, options: VoiceTranscodeOptions): RawVoiceTranscode
+}
+
+interface RawVoiceTranscode {
+  data?: Uint8Array
+  ends?: number[]
+  inputRate?: number
+  codec?: string
+  decodedFrames?: number
+  refusal?: string
+  message?: string
 }
 
 export const NATIVE_ADDON_PATH = fileURLToPath(new URL('../../native/airwave-native.node', import.meta.url))
@@ -533,4 +544,59 @@ export function parseOpusHead(packet: Uint8Array): OpusHead {
 
 export function parseOpusTags(packet: Uint8Array): OpusTags {
   return call(() => loadBinding().parseOpusTags(packet))
+}
+
+export interface VoiceTranscodeOptions {
+  /** Target bit rate, bit/s. */
+  bitrate: number
+  /** libopus complexity 0–10. */
+  complexity: number
+  /** Audio past this is dropped. */
+  maxSeconds: number
+  /** Encoding stops once the packets reach this many bytes. */
+  maxOutputBytes: number
+}
+
+/** Why the addon left a file to FFmpeg: a format, codec or rate it does not handle, or bytes that did not decode. */
+export type VoiceRefusal = 'UNSUPPORTED_AUDIO' | 'UNDECODABLE_AUDIO' | 'INTERNAL'
+
+export type VoiceTranscode =
+  | {
+      ok: true
+      /** Mono Opus voice packets, 100 ms each, end to end: packet `i` ends at `ends[i]` (see `voicePackets`). */
+      data: Uint8Array
+      ends: number[]
+      /** The decoded audio's rate (libopus takes 8, 12, 16, 24 and 48 kHz as they are; others are resampled to 16). */
+      inputRate: number
+      codec: 'aac' | 'mp3' | 'pcm'
+      /** Seconds of audio decoded, after the cut at `maxSeconds`. */
+      decodedSeconds: number
+    }
+  | { ok: false; refusal: VoiceRefusal; message: string }
+
+/**
+ * A whole call file (WAV PCM, MP3, AAC-LC in MP4 or ADTS; any sample rate) decoded and encoded to Opus voice by the
+ * addon, synchronously: it takes tens of milliseconds per 10 s of audio, so only a worker thread may call it
+ * (`src/platform/voice-workers.ts`). Anything else, or anything that does not decode cleanly, is a refusal for the
+ * caller to hand to FFmpeg; it never throws for bad input.
+ */
+export function transcodeVoicePacketsSync(input: Uint8Array, options: VoiceTranscodeOptions): VoiceTranscode {
+  const raw = call(() => loadBinding().transcodeVoicePackets(input, options))
+  if (raw.refusal !== undefined || !raw.data || !raw.ends) {
+    const refusal = (raw.refusal ?? 'INTERNAL') as VoiceRefusal
+    return { ok: false, refusal, message: raw.message ?? 'no packets' }
+  }
+  return {
+    ok: true,
+    data: raw.data,
+    ends: raw.ends,
+    inputRate: raw.inputRate ?? 0,
+    codec: raw.codec as 'aac' | 'mp3' | 'pcm',
+    decodedSeconds: (raw.decodedFrames ?? 0) / Math.max(1, raw.inputRate ?? 1),
+  }
+}
+
+/** The packets of a successful transcode, as views into its one buffer. */
+export function voicePackets({ data, ends }: { data: Uint8Array; ends: number[] }): Uint8Array[] {
+  return ends.map((end, i) => data.subarray(i === 0 ? 0 : ends[i - 1], end))
 }

@@ -1,15 +1,18 @@
 /** Transcoding one uploaded call to Ogg Opus voice with FFmpeg: an exactly tested argument array and a supervised run. */
 import { runTranscode, type TranscodeBounds, transcodeArgs } from './audio-transcode.ts'
 
+/** libopus complexity when none is given: FFmpeg's own default. */
+const FFMPEG_DEFAULT_COMPLEXITY = 10
+
 /**
  * The exact FFmpeg invocation: first audio stream, mono 16 kHz, libopus at 16 kbit/s in 100 ms packets (the radio
- * ingest's packet size, so a call's chunks are the same size as a live slot's), Ogg out.
+ * ingest's packet size, so a call's chunks are the same size as a live slot's) at `complexity`, Ogg out.
  */
 export function opusVoiceArgs(
   ffmpegPath: string,
   inputPath: string,
   outputPath: string,
-  bounds: TranscodeBounds,
+  bounds: TranscodeBounds & { complexity?: number },
 ): string[] {
   return transcodeArgs(
     ffmpegPath,
@@ -28,6 +31,8 @@ export function opusVoiceArgs(
       'voip',
       '-frame_duration',
       '100',
+      '-compression_level',
+      String(bounds.complexity ?? FFMPEG_DEFAULT_COMPLEXITY),
     ],
     'ogg',
     bounds,
@@ -39,7 +44,7 @@ export function transcodeToOpusVoice(
   ffmpegPath: string,
   inputPath: string,
   outputPath: string,
-  options: TranscodeBounds & { timeoutMs: number },
+  options: TranscodeBounds & { timeoutMs: number; complexity?: number },
 ): Promise<void> {
   return runTranscode(
     opusVoiceArgs(ffmpegPath, inputPath, outputPath, options),

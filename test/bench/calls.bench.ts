@@ -2,27 +2,91 @@
  * Scanner calls under load: uploaders POST 10 s trunk-recorder calls (m4a, AAC-LC 16 kHz mono 32k) to
  * `/api/call-upload` with `BENCH_CONCURRENCY` in flight, for `BENCH_SECONDS`; one SSE listener on the system measures
  * upload start → the call's first `audio_chunk`. Reported: calls/s sustained, × real time (calls/s × call length),
- * latency p50/p99, server CPU per call. The reference, in the same run: a bare FFmpeg doing the same transcode (same
- * arguments) with the same concurrency, the floor for what transcoding alone allows.
+ * latency p50/p99, CPU per call of the server (its threads and its FFmpeg children) and of this load client. The
+ * references, in the same run and with the same concurrency: a bare FFmpeg doing the fallback's transcode (same
+ * arguments), and the addon's in-process transcode called directly (the floor for Airwave's own path).
  *
  *   bun test/bench/calls.bench.ts     (BENCH_SECONDS=20, BENCH_CONCURRENCY=4, BENCH_CALL_SECONDS=10 by default)
+ *
+ * BENCH_AUDIO=speech uses synthetic speech (FFmpeg's flite) instead of a tone: libopus works harder on speech;
+ * BENCH_AUDIO=speech8k makes it at 8 kHz, as trunk-recorder records (AAC-LC 8 kHz mono 16k).
+ * BENCH_COMPLEXITY sets CALL_OPUS_COMPLEXITY (default: the server's own default, 3); BENCH_TRANSCODER=ffmpeg runs the
+ * server with CALL_TRANSCODER=ffmpeg (one FFmpeg per call, the previous design).
  *
  * A second Airwave run paces calls (BENCH_PACED_PER_SECOND, default 2/s) to measure latency under a steady load
  * rather than at saturation, where it is only queueing. Targets (issue 15): ≥ 20 calls/s of 10 s calls on this
  * 2-core machine and ≥ 50× real time; p99 upload → first audio_chunk ≤ 500 ms for a 10 s call.
  */
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { opusVoiceArgs } from '../../src/platform/opus-transcode.ts'
+import { VoiceTranscoders } from '../../src/platform/voice-workers.ts'
 import { callAudio, rdioScannerForm, upload } from '../calls/support.ts'
 import { SseClient } from '../radio/support.ts'
 import { startServer } from '../support/server.ts'
 import { tempDir } from '../support/tmp.ts'
-import { cpuSeconds, LatencyHistogram } from './support.ts'
+import { LatencyHistogram } from './support.ts'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 20)
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 4)
 const CALL_SECONDS = Number(process.env.BENCH_CALL_SECONDS ?? 10)
 const KEY = 'bench-key'
+const AUDIO = (['speech', 'speech8k'] as const).find((a) => a === process.env.BENCH_AUDIO) ?? 'tone'
+const COMPLEXITY = Number(process.env.BENCH_COMPLEXITY ?? 3)
+const TRANSCODER = process.env.BENCH_TRANSCODER === 'ffmpeg' ? 'ffmpeg' : 'native'
+
+/** CPU seconds of `pid`'s threads plus its children that have exited (the server's FFmpeg runs). */
+function cpuWithChildren(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return [11, 12, 13, 14].reduce((sum, at) => sum + Number(fields[at]), 0) / 100
+}
+
+function ownCpu(): number {
+  const usage = process.cpuUsage()
+  return (usage.user + usage.system) / 1e6
+}
+
+/** A trunk-recorder m4a of `seconds` of synthetic speech (FFmpeg's flite voice, looped), AAC-LC mono at `rate`. */
+async function speechAudio(seconds: number, rate: 8000 | 16000): Promise<Uint8Array> {
+  const dir = tempDir('airwave-speech-')
+  try {
+    const path = join(dir.path, 'speech.m4a')
+    const text =
+      'Engine seven responding to a structure fire at four hundred North Main Street, cross street Elm. Medic twelve also en route. Dispatch copies, time is fourteen thirty two.'
+    const proc = Bun.spawn(
+      [
+        'ffmpeg',
+        '-v',
+        'error',
+        '-nostdin',
+        '-f',
+        'lavfi',
+        '-i',
+        `flite=text='${text}':voice=slt`,
+        '-af',
+        'aloop=loop=-1:size=2e9',
+        '-t',
+        String(seconds),
+        '-ac',
+        '1',
+        '-ar',
+        String(rate),
+        '-c:a',
+        'aac',
+        '-b:a',
+        rate === 8000 ? '16k' : '32k',
+        '-y',
+        path,
+      ],
+      { stdout: 'ignore', stderr: 'pipe' },
+    )
+    if ((await proc.exited) !== 0) throw new Error(`flite speech: ${await new Response(proc.stderr).text()}`)
+    return new Uint8Array(readFileSync(path))
+  } finally {
+    dir.remove()
+  }
+}
 
 interface Row {
   name: string
@@ -31,6 +95,7 @@ interface Row {
   p50?: number
   p99?: number
   cpuPerCall?: number
+  clientCpuPerCall?: number
   failures: number
 }
 
@@ -79,20 +144,52 @@ async function bareFfmpeg(audioPath: string, dir: string): Promise<Row> {
     const args = opusVoiceArgs('ffmpeg', audioPath, join(dir, `out-${n % (CONCURRENCY * 2)}.opus`), {
       maxSeconds: 600,
       maxOutputBytes: 4 * 1024 * 1024,
+      complexity: COMPLEXITY,
     })
     const proc = Bun.spawn(args, { stdout: 'ignore', stderr: 'ignore', stdin: 'ignore' })
     return (await proc.exited) === 0
   })
   return {
-    name: 'bare FFmpeg transcode',
+    name: `bare FFmpeg transcode (complexity ${COMPLEXITY})`,
     calls: result.done,
     seconds: result.seconds,
     failures: result.failures,
   }
 }
 
+/**
+ * The addon's transcode on worker threads as the server runs it (2 workers: CALL_TRANSCODE_CONCURRENCY's default),
+ * with the server's options: what Airwave's own path costs at least.
+ */
+async function bareNative(audio: Uint8Array): Promise<Row> {
+  const workers = new VoiceTranscoders(2)
+  const cpuBefore = ownCpu()
+  const result = await sustain(async () => {
+    const voice = await workers.transcode(audio.slice(), {
+      bitrate: 16_000,
+      complexity: COMPLEXITY,
+      maxSeconds: 600,
+      maxOutputBytes: 4 * 1024 * 1024,
+    })
+    return voice.ok
+  })
+  workers.close()
+  return {
+    name: `bare in-process transcode (complexity ${COMPLEXITY})`,
+    calls: result.done,
+    seconds: result.seconds,
+    cpuPerCall: (ownCpu() - cpuBefore) / Math.max(1, result.done),
+    failures: result.failures,
+  }
+}
+
 async function airwave(audio: Uint8Array): Promise<Row[]> {
-  const server = await startServer({ INGEST_API_KEYS: KEY, LOG_LEVEL: 'error' })
+  const server = await startServer({
+    INGEST_API_KEYS: KEY,
+    LOG_LEVEL: 'error',
+    CALL_OPUS_COMPLEXITY: String(COMPLEXITY),
+    CALL_TRANSCODER: TRANSCODER,
+  })
   try {
     const listener = await SseClient.open(`${server.url}/api/v1/stream-listen?system=1`)
     const sentAt = new Map<string, number>()
@@ -134,9 +231,11 @@ async function airwave(audio: Uint8Array): Promise<Row[]> {
     const measure = async (name: string, run: () => Promise<Counts>): Promise<Row> => {
       latency = new LatencyHistogram()
       heard = 0
-      const cpuBefore = cpuSeconds(server.process.pid)
+      const cpuBefore = cpuWithChildren(server.process.pid)
+      const clientBefore = ownCpu()
       const result = await run()
-      const cpu = cpuSeconds(server.process.pid) - cpuBefore
+      const cpu = cpuWithChildren(server.process.pid) - cpuBefore
+      const clientCpu = ownCpu() - clientBefore
       await Bun.sleep(300)
       return {
         name,
@@ -145,11 +244,16 @@ async function airwave(audio: Uint8Array): Promise<Row[]> {
         p50: latency.percentile(0.5),
         p99: latency.percentile(0.99),
         cpuPerCall: cpu / Math.max(1, result.done),
+        clientCpuPerCall: clientCpu / Math.max(1, result.done),
         failures: result.failures + (result.done - heard),
       }
     }
-    const saturated = await measure(`Airwave, ${CONCURRENCY} uploads in flight`, () => sustain(send))
-    const steady = await measure(`Airwave, ${PACED_PER_SECOND} calls/s paced`, () => paced(send, 1_000_000))
+    const saturated = await measure(`Airwave (${TRANSCODER}), ${CONCURRENCY} uploads in flight`, () =>
+      sustain(send),
+    )
+    const steady = await measure(`Airwave (${TRANSCODER}), ${PACED_PER_SECOND} calls/s paced`, () =>
+      paced(send, 1_000_000),
+    )
     clearInterval(watch)
     listener.close()
     return [saturated, steady]
@@ -160,28 +264,34 @@ async function airwave(audio: Uint8Array): Promise<Row[]> {
 
 const dir = tempDir('airwave-calls-bench-')
 try {
-  const audio = await callAudio('m4a', CALL_SECONDS)
+  const audio =
+    AUDIO === 'tone'
+      ? await callAudio('m4a', CALL_SECONDS)
+      : await speechAudio(CALL_SECONDS, AUDIO === 'speech8k' ? 8000 : 16000)
   const audioPath = join(dir.path, 'call.m4a')
   await Bun.write(audioPath, audio)
   console.log(
-    `calls bench: ${CALL_SECONDS} s calls (m4a ${audio.byteLength} bytes), ${CONCURRENCY} in flight, ${SECONDS} s per run, load ${(await Bun.file('/proc/loadavg').text()).split(' ')[0]}`,
+    `calls bench: ${CALL_SECONDS} s calls (${AUDIO}, m4a ${audio.byteLength} bytes), ${CONCURRENCY} in flight, ${SECONDS} s per run, libopus complexity ${COMPLEXITY}, server transcoder ${TRANSCODER}, load ${(await Bun.file('/proc/loadavg').text()).split(' ')[0]}`,
   )
   const floor = await bareFfmpeg(audioPath, dir.path)
+  const inProcess = await bareNative(audio)
   const [ours, steady] = (await airwave(audio)) as [Row, Row]
   console.log(
-    '\n| run | calls | calls/s | × real time | upload → first chunk p50 / p99 | CPU per call | failures |',
+    '\n| run | calls | calls/s | × real time | upload → first chunk p50 / p99 | CPU per call: server / load client | failures |',
   )
   console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |')
-  for (const row of [floor, ours, steady]) {
+  const ms = (seconds: number | undefined) =>
+    seconds === undefined ? '–' : `${(seconds * 1000).toFixed(1)} ms`
+  for (const row of [floor, inProcess, ours, steady]) {
     const rate = row.calls / row.seconds
     console.log(
       `| ${row.name} | ${row.calls} | ${rate.toFixed(1)} | ${(rate * CALL_SECONDS).toFixed(0)}× | ${
         row.p50 === undefined ? '–' : `${row.p50.toFixed(1)} / ${row.p99?.toFixed(1)} ms`
-      } | ${row.cpuPerCall === undefined ? '–' : `${(row.cpuPerCall * 1000).toFixed(1)} ms`} | ${row.failures} |`,
+      } | ${ms(row.cpuPerCall)}${row.clientCpuPerCall === undefined ? '' : ` / ${ms(row.clientCpuPerCall)}`} | ${row.failures} |`,
     )
   }
   console.log(
-    `\nAirwave / bare FFmpeg calls/s: ${(ours.calls / ours.seconds / (floor.calls / floor.seconds)).toFixed(2)}`,
+    `\nAirwave calls/s / bare FFmpeg: ${(ours.calls / ours.seconds / (floor.calls / floor.seconds)).toFixed(2)}, / bare in-process: ${(ours.calls / ours.seconds / (inProcess.calls / inProcess.seconds)).toFixed(2)}`,
   )
 } finally {
   dir.remove()

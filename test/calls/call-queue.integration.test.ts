@@ -6,7 +6,8 @@ let server: RunningServer
 let m4a: Uint8Array
 
 beforeAll(async () => {
-  m4a = await callAudio('m4a', 10)
+  // 60 s calls: even the in-process transcode holds the one slot long enough for the others to queue behind it.
+  m4a = await callAudio('m4a', 60)
   server = await startServer({
     INGEST_API_KEYS: 'test-ingest-key',
     CALL_TRANSCODE_CONCURRENCY: '1',

@@ -76,7 +76,9 @@ describe('argument arrays', () => {
   })
 
   test('opusVoiceArgs', () => {
-    expect(opusVoiceArgs('ffmpeg', 'in', 'out.opus', { maxSeconds: 600, maxOutputBytes: 2000 })).toEqual([
+    expect(
+      opusVoiceArgs('ffmpeg', 'in', 'out.opus', { maxSeconds: 600, maxOutputBytes: 2000, complexity: 3 }),
+    ).toEqual([
       'ffmpeg',
       '-hide_banner',
       '-nostdin',
@@ -104,6 +106,8 @@ describe('argument arrays', () => {
       'voip',
       '-frame_duration',
       '100',
+      '-compression_level',
+      '3',
       '-t',
       '600',
       '-fs',

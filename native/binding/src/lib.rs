@@ -6,6 +6,7 @@ mod demux;
 mod mux;
 mod packet;
 mod ring;
+mod voice;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
