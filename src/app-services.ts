@@ -1,5 +1,6 @@
 import { join } from 'node:path'
 import { AudiobookService } from './audiobooks/service.ts'
+import { LocalCallClaims, RedisCallClaims } from './calls/claims.ts'
 import { CallService } from './calls/service.ts'
 import { Cluster } from './cluster/cluster.ts'
 import { InstanceForwarder } from './cluster/instance-forward.ts'
@@ -208,6 +209,7 @@ export async function createServices(
       stagingDir: join(config.dataDir, 'staging', 'calls'),
       publicUrl: config.publicUrl,
       limits: config.calls,
+      claims: cluster.redis ? new RedisCallClaims(cluster.redis) : new LocalCallClaims(),
     }),
     livestream,
     livestreamLimits,

@@ -16,11 +16,11 @@ import { recordingKey } from '../radio/history.ts'
 import { callFields } from '../radio/history-item.ts'
 import { isOpusHeaderPacket, RecordingWriter } from '../radio/recording.ts'
 import type { RadioService } from '../radio/service.ts'
+import { type CallClaims, DUPLICATE_WINDOW_MS } from './claims.ts'
 import { callMetrics } from './metrics.ts'
 import type { CallUpload } from './model.ts'
 
 /** Uploads of the same system and talkgroup that start this close together are one call (as rdio-scanner). */
-export const DUPLICATE_WINDOW_MS = 500
 /** A transcode that takes longer than this is given up (a 10 min call takes a few seconds). */
 const TRANSCODE_TIMEOUT_MS = 60_000
 /** Opus at 16 kbit/s for CALL_MAX_SECONDS, with room for Ogg framing. */
@@ -60,8 +60,6 @@ export class CallKeyRefused extends AppError {
 type CallHistoryRow = ReturnType<typeof callRow>
 
 export class CallService {
-  /** Calls being imported, by `system/talkgroup`: their start times (duplicates racing each other). */
-  private readonly inFlight = new Map<string, number[]>()
   private readonly transcodes: ProcessingSlots
   /** The addon's transcodes, one worker thread per slot. */
   private readonly voice: VoiceTranscoders
@@ -74,6 +72,8 @@ export class CallService {
       stagingDir: string
       publicUrl: string
       limits: CallConfig
+      /** Calls being imported (duplicates racing each other), on this instance or across the cluster. */
+      claims: CallClaims
     },
   ) {
     this.transcodes = new ProcessingSlots(deps.limits.transcodeConcurrency)
@@ -108,15 +108,12 @@ export class CallService {
    * again; audio FFmpeg cannot read is a 415 that stores nothing; a store failure is a 503 (the uploader retries).
    */
   async import(upload: CallUpload, audioPath: string): Promise<ImportOutcome> {
-    const slotKey = `${upload.system}/${upload.talkgroup}`
     const transmissionId = callIdFor(upload.system, upload.talkgroup, upload.startedAt)
-    const racing = this.inFlight.get(slotKey) ?? []
-    if (racing.some((at) => Math.abs(at - upload.startedAt) <= DUPLICATE_WINDOW_MS)) {
+    const claim = await this.deps.claims.claim(upload.system, upload.talkgroup, upload.startedAt)
+    if (claim === null) {
       callMetrics.imported.inc({ outcome: 'duplicate' })
       return { duplicate: true, transmissionId }
     }
-    racing.push(upload.startedAt)
-    this.inFlight.set(slotKey, racing)
     try {
       const near = await this.fromDatabase(() =>
         this.deps.radio.history.callsNear(
@@ -137,9 +134,7 @@ export class CallService {
       callMetrics.imported.inc({ outcome: 'imported' })
       return { duplicate: false, transmissionId }
     } finally {
-      const left = racing.filter((at) => at !== upload.startedAt)
-      if (left.length === 0) this.inFlight.delete(slotKey)
-      else this.inFlight.set(slotKey, left)
+      await this.deps.claims.release(upload.system, upload.talkgroup, claim)
     }
   }
 
