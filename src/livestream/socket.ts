@@ -56,7 +56,10 @@ export function registerLivestreamSocket(
   ) => {
     const schema: TSchema = SocketPayloads[event]
     const check = TypeCompiler.Compile(schema)
-    dispatcher.on(event, t.Unknown(), { auth: 'optional' }, async (connection, raw) => {
+    dispatcher.on(event, t.Unknown(), { auth: 'optional' }, (connection, raw) =>
+      inOrder(connection.id, () => handleOne(connection, raw)),
+    )
+    const handleOne = async (connection: Connection, raw: unknown): Promise<Answer | undefined> => {
       const payload = (raw ?? {}) as Record<string, unknown>
       const given = typeof payload.streamKey === 'string' ? payload.streamKey : connection.query.streamKey
       try {
@@ -79,7 +82,25 @@ export function registerLivestreamSocket(
       } catch (err) {
         return failed(connection, err, given)
       }
+    }
+  }
+
+  /**
+   * Each connection's events are handled one after another, in the order they came: a client sends `start-stream` and
+   * its first `stream-data` back to back, and starting a stream waits for the cluster (the directory's claim).
+   */
+  const pending = new Map<string, Promise<unknown>>()
+  const inOrder = <T>(connectionId: string, run: () => Promise<T>): Promise<T> => {
+    const result = (pending.get(connectionId) ?? Promise.resolve()).then(run)
+    const settled = result.then(
+      () => {},
+      () => {},
+    )
+    pending.set(connectionId, settled)
+    void settled.then(() => {
+      if (pending.get(connectionId) === settled) pending.delete(connectionId)
     })
+    return result
   }
 
   const failed = (connection: Connection, err: unknown, streamKey: string | undefined): Answer => {
