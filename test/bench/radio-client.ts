@@ -6,23 +6,10 @@
  * receive time minus send time on the same clock. Prints one JSON line.
  */
 import type { Socket } from 'bun'
+import type { RadioClientOptions } from './radio-client-run.ts'
 import { LatencyHistogram } from './support.ts'
 
-interface Options {
-  mode: 'broadcast' | 'ingest'
-  /** `http://127.0.0.1:port` of each instance listeners connect to, spread evenly (one for a single server). */
-  listenBases: string[]
-  /** Where chunks are posted, round-robin (one for a single server). */
-  publishBases: string[]
-  listenPath: string
-  publishPath: string
-  key: string
-  listeners: number
-  seconds: number
-  chunk: string
-}
-
-const options = JSON.parse(process.argv[2] ?? '{}') as Options
+const options = JSON.parse(process.argv[2] ?? '{}') as RadioClientOptions
 const now = () => performance.timeOrigin + performance.now()
 
 const latency = new LatencyHistogram()

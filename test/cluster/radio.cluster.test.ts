@@ -104,7 +104,11 @@ describe.skipIf(skipClusterTests('radio.cluster.test.ts'))('radio across three i
     )
     expect(rows).toHaveLength(1)
     expect(rows[0]).toMatchObject({ chunk_count: 20 })
-    expect(rows[0]?.recording_key).toBeTruthy()
+    const recording = await fetch(`${cluster.url}/api/v1/transmissions/${transmissionId}/recording`)
+    expect(recording.status).toBe(200)
+    const { packets } = new OggDemuxer().push(new Uint8Array(await recording.arrayBuffer()))
+    // OpusHead and OpusTags, then the 20 chunks, whichever instances took them.
+    expect(packets.length - 2).toBe(20)
   })
 
   test('Last-Event-ID against another instance replays exactly what was missed', async () => {
