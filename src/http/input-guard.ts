@@ -10,6 +10,7 @@
  */
 import { Elysia, t } from 'elysia'
 import { FormatRegistry } from 'elysia/type-system'
+import { ALL_CONTROLS, ASCII_CONTROLS } from '../platform/control-characters.ts'
 import { BadRequestError, NotFoundError } from '../platform/errors.ts'
 
 /** Every bound the guard enforces; routes' own schemas may be stricter (a track id is at most 256 characters). */
@@ -45,11 +46,9 @@ export const GUARDED_HEADERS = [
  * Characters no id, query value or header has a use for: C0 and C1 controls (NUL included), DEL, and U+FFFD, which
  * Bun and the UTF-8 decoders put where the bytes were not UTF-8. Lone surrogates are found by `isWellFormed`.
  */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
-const FIELD_FORBIDDEN = /[\u0000-\u001f\u007f-\u009f\ufffd]/
-/** Body text may hold tabs and line breaks (a description); every other control character is refused. */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
-const TEXT_FORBIDDEN = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\ufffd]/
+const FIELD_FORBIDDEN = new RegExp(`[${ALL_CONTROLS}\\ufffd]`)
+/** Body text may hold tabs and line breaks (a description); every other ASCII control character is refused. */
+const TEXT_FORBIDDEN = new RegExp(`(?![\\t\\n\\r])[${ASCII_CONTROLS}\\ufffd]`)
 
 /** Why a string was refused, for the message; undefined when it is acceptable. */
 function textProblem(value: string, forbidden: RegExp): string | undefined {

@@ -1,7 +1,7 @@
 /** Text from clients or file tags made safe to show: in JSON, logs, M3U lines and page titles. */
+import { ALL_CONTROLS } from './control-characters.ts'
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
-const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]+/g
+const CONTROL_CHARACTERS = new RegExp(`[${ALL_CONTROLS}]+`, 'g')
 
 /** Control characters (newlines included) become spaces, so a title can never break an M3U line or a log line. */
 export function cleanTitle(raw: string): string {

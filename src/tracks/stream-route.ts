@@ -10,6 +10,7 @@ import { type Fetch, nativeRoute } from '../http/native-route.ts'
 import { rangeResponse } from '../http/range.ts'
 import { authenticate } from '../identity/auth-plugin.ts'
 import { credentialOf, expiryOfVerified, type TokenService } from '../identity/tokens.ts'
+import { ASCII_CONTROLS } from '../platform/control-characters.ts'
 import { NotFoundError } from '../platform/errors.ts'
 import { TRACK_ID_MAX_LENGTH } from './model.ts'
 import type { AccelTarget, TrackService } from './service.ts'
@@ -27,6 +28,11 @@ type StreamPath = (typeof STREAM_PATHS)[number]
 export const STREAM_CHECK_HEADER = 'x-airwave-stream-check'
 /** Longest nginx keeps an instance's yes to a stream check (never past the token's expiry). */
 export const STREAM_CHECK_TTL_S = 30
+/**
+ * What `X-Airwave-File` cannot carry: ASCII control characters. A C1 control is fine: its UTF-8 bytes are 0x80 and up,
+ * which a header value may hold.
+ */
+const HEADER_UNSAFE = new RegExp(`[${ASCII_CONTROLS}]`)
 
 const STREAM_HEADERS = {
   // Answers depend on the token: shared caches must not keep them; browsers may, revalidating with the ETag.
@@ -85,9 +91,8 @@ function accelAnswer(
     'X-Accel-Redirect': target.uri,
   }
   if (check) {
-    // A path a header cannot carry as it is (control characters) is left to X-Accel-Redirect's percent-encoding.
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
-    if (/[\u0000-\u001f\u007f]/.test(target.file)) return new Response(null, { status: 403 })
+    // A path a header cannot carry as it is is left to X-Accel-Redirect's percent-encoding.
+    if (HEADER_UNSAFE.test(target.file)) return new Response(null, { status: 403 })
     const untilExpiry = Math.floor((expiryOfVerified(credentialOf(request) ?? '') - Date.now()) / 1000)
     answer['X-Accel-Expires'] = String(Math.max(0, Math.min(STREAM_CHECK_TTL_S, untilExpiry)))
     answer['X-Airwave-Folder'] = target.folder

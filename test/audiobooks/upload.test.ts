@@ -80,6 +80,7 @@ describe('stageUpload', () => {
 
   test('titles lose control characters, so they cannot break playlists or logs', () => {
     expect(cleanTitle('a\r\n#EXTINF:1,x\u0000\tb')).toBe('a #EXTINF:1,x b')
+    expect(cleanTitle('a\u007f\u0085\u009fb')).toBe('a b')
     expect(chapterTitlesFrom(['["a","b"]'])).toEqual(['a', 'b'])
     expect(chapterTitlesFrom(['[Prologue]'])).toEqual(['[Prologue]'])
     expect(() => chapterTitlesFrom(['[1, 2]'])).toThrow('JSON array of strings')

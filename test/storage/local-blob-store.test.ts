@@ -168,6 +168,7 @@ describe('LocalBlobStore', () => {
     ['backslash', 'a\\..\\..\\b'],
     ['NUL', 'a\u0000b'],
     ['newline', 'a\nb'],
+    ['DEL', 'a\u007fb'],
     ['empty segment', 'a//b'],
     ['trailing slash', 'a/b/'],
     ['too long', 'x'.repeat(1025)],
@@ -180,6 +181,11 @@ describe('LocalBlobStore', () => {
       () => ctx.store.signedUrl(key, { expiresIn: 60 }),
     ]
     for (const call of calls) await expect(call()).rejects.toBeInstanceOf(BadRequestError)
+  })
+
+  test('a C1 control character is allowed in a key (only backslashes and ASCII controls are refused)', async () => {
+    await ctx.store.put('a/x\u0085y', text('c1'), 'text/plain')
+    expect(await readText(await ctx.store.read('a/x\u0085y'))).toBe('c1')
   })
 
   test.each(['', '/', '../', 'a/../', '/abs/', 'a//', '.tmp/'])('rejects prefix %p', async (prefix) => {

@@ -1,7 +1,10 @@
 /** Blob key rules shared by every store, so a key valid on local disk is valid on S3 and the reverse. */
+import { ASCII_CONTROLS } from '../control-characters.ts'
 import { BadRequestError } from '../errors.ts'
 
 const MAX_KEY_LENGTH = 1024
+/** A backslash or an ASCII control character (C1 controls are allowed: a local file name or an S3 key holds them). */
+const FORBIDDEN_IN_KEY = new RegExp(`[\\\\${ASCII_CONTROLS}]`)
 
 /**
  * Throws BadRequestError unless `key` is a relative, slash-separated path whose segments are non-empty, not
@@ -22,8 +25,7 @@ function assertValidPath(path: string, what: string): void {
     new BadRequestError(`Invalid blob ${what}: ${reason}`, 'INVALID_BLOB_KEY')
   if (path === '') throw invalid('empty')
   if (path.length > MAX_KEY_LENGTH) throw invalid('too long')
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point.
-  if (/[\\\u0000-\u001f\u007f]/.test(path)) throw invalid('backslash or control character')
+  if (FORBIDDEN_IN_KEY.test(path)) throw invalid('backslash or control character')
   for (const segment of path.split('/')) {
     if (segment === '') throw invalid('empty segment or absolute path')
     if (segment.startsWith('.')) throw invalid('segment starts with "."')
