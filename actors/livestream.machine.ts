@@ -166,38 +166,13 @@ export const livestreamMachine = setup({
     /** Starts FFmpeg for a chunk that begins a WebM stream: the chunk itself carries the header. */
     startTranscoder: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'media.chunk' || !event.init) return
-      const run = context.run + 1
       if (context.run > 0) enqueue.stopChild(transcoderId(context.run))
-      enqueue.cancel('stall')
-      enqueue.assign({
-        init: event.init,
-        run,
-        stallArmed: false,
-        discontinuityNext: context.segments.length > 0,
-      })
-      enqueue.spawnChild('transcoder', {
-        id: transcoderId(run),
-        input: { streamKey: context.streamKey, run, preamble: null, startNumber: context.nextSegment },
-      })
+      beginRun(enqueue, context, null, { init: event.init })
     }),
     /** The first chunk after a takeover, without a header: a new FFmpeg reads the carried-over init segment first. */
-    resumeTranscoder: enqueueActions(({ context, enqueue }) => {
-      const run = context.run + 1
-      enqueue.cancel('stall')
-      enqueue.assign({ run, stallArmed: false, discontinuityNext: context.segments.length > 0 })
-      enqueue.spawnChild('transcoder', {
-        id: transcoderId(run),
-        input: {
-          streamKey: context.streamKey,
-          run,
-          preamble: context.init,
-          startNumber: context.nextSegment,
-        },
-      })
-    }),
+    resumeTranscoder: enqueueActions(({ context, enqueue }) => beginRun(enqueue, context, context.init)),
     /** Replaces a dead or stuck FFmpeg with a new one that first reads the kept init segment again. */
     restartTranscoder: enqueueActions(({ context, event, enqueue }) => {
-      const run = context.run + 1
       const why =
         event.type === 'ffmpeg.exited'
           ? `FFmpeg exited (code ${event.code ?? 'signal'})${event.detail ? `: ${lastLine(event.detail)}` : ''}`
@@ -205,22 +180,9 @@ export const livestreamMachine = setup({
             ? 'FFmpeg fell behind the incoming data'
             : 'FFmpeg stalled: data is arriving but no segment was produced'
       enqueue.stopChild(transcoderId(context.run))
-      enqueue.cancel('stall')
-      enqueue.assign({
-        run,
+      beginRun(enqueue, context, context.init, {
         failures: context.failures + 1,
         restarts: context.restarts + 1,
-        stallArmed: false,
-        discontinuityNext: context.segments.length > 0,
-      })
-      enqueue.spawnChild('transcoder', {
-        id: transcoderId(run),
-        input: {
-          streamKey: context.streamKey,
-          run,
-          preamble: context.init,
-          startNumber: context.nextSegment,
-        },
       })
       tellBroadcaster(
         enqueue,
@@ -496,6 +458,31 @@ function announceViewers(
     to: audience(context),
     event,
     data: { streamKey: context.streamKey, viewerCount: viewerCount(context) },
+  })
+}
+
+/**
+ * Starts FFmpeg run `context.run + 1` (the caller stops the old one): the stall timer is cancelled and the new run's
+ * first segment is marked as a discontinuity if segments came before. `preamble` is what the new FFmpeg reads before
+ * any chunk: the kept init segment, or null when the chunk that follows carries the header itself. `update` is what
+ * else the caller changes in the context at the same time.
+ */
+function beginRun(
+  enqueue: {
+    cancel(id: string): void
+    assign(update: Partial<LivestreamContext>): void
+    spawnChild(src: 'transcoder', options: { id: string; input: TranscoderInput }): void
+  },
+  context: LivestreamContext,
+  preamble: MediaBytes | null,
+  update: Partial<LivestreamContext> = {},
+): void {
+  const run = context.run + 1
+  enqueue.cancel('stall')
+  enqueue.assign({ ...update, run, stallArmed: false, discontinuityNext: context.segments.length > 0 })
+  enqueue.spawnChild('transcoder', {
+    id: transcoderId(run),
+    input: { streamKey: context.streamKey, run, preamble, startNumber: context.nextSegment },
   })
 }
 

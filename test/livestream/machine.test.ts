@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import { createActor, fromCallback, SimulatedClock } from 'xstate'
 import {
+  type LivestreamCarryOver,
   type LivestreamEmitted,
   type LivestreamSettings,
   livestreamMachine,
@@ -40,7 +41,13 @@ const chunk = (size = 50) => ({
 })
 
 /** A livestream actor with a fake FFmpeg child per run and a simulated clock. */
-function setup(options: { broadcaster?: string | null; settings?: Partial<LivestreamSettings> } = {}) {
+function setup(
+  options: {
+    broadcaster?: string | null
+    settings?: Partial<LivestreamSettings>
+    carryOver?: LivestreamCarryOver
+  } = {},
+) {
   const clock = new SimulatedClock()
   const runs: FakeFfmpeg[] = []
   const transcoder = fromCallback<TranscoderCommand, TranscoderInput, TranscoderEvent>(
@@ -64,6 +71,7 @@ function setup(options: { broadcaster?: string | null; settings?: Partial<Livest
       broadcaster: options.broadcaster === undefined ? 'sock-b' : options.broadcaster,
       startedAt: '2024-01-01T00:00:00.000Z',
       settings: { ...SETTINGS, ...options.settings },
+      carryOver: options.carryOver,
     },
   })
   const emitted: LivestreamEmitted[] = []
@@ -152,6 +160,26 @@ describe('livestream machine: FFmpeg lifecycle', () => {
       [0, false],
       [1, false],
       [2, true],
+    ])
+  })
+
+  test('a taken-over stream resumes on a chunk without a header: FFmpeg reads the carried init segment first', () => {
+    const segments = [{ number: 6, duration: 2, discontinuity: false }]
+    const s = setup({
+      broadcaster: null,
+      carryOver: { viewers: {}, segments, nextSegment: 7, restarts: 1, init: INIT },
+    })
+    expect(s.state()).toBe('orphaned')
+    s.actor.send({ type: 'broadcaster.attach', socket: 'sock-b' })
+    s.actor.send(chunk(70))
+    expect(s.state()).toBe('live')
+    expect(s.runs).toHaveLength(1)
+    expect(s.current().input).toEqual({ streamKey: 'k1', run: 1, preamble: INIT, startNumber: 7 })
+    expect(s.current().writes).toEqual([70])
+    s.segment(7)
+    expect(s.actor.getSnapshot().context.segments.map((x) => [x.number, x.discontinuity])).toEqual([
+      [6, false],
+      [7, true],
     ])
   })
 
