@@ -27,6 +27,7 @@ import { LocalSessionSync, type SessionSync } from './playback/session-sync.ts'
 import { registerPlaybackSocket } from './playback/socket.ts'
 import { SessionStore } from './playback/store.ts'
 import { LocalRadioBus } from './radio/bus.ts'
+import { LocalListenerTally, RedisListenerTally } from './radio/listener-tally.ts'
 import { RedisRadioBus } from './radio/redis-bus.ts'
 import { RadioService } from './radio/service.ts'
 import { Dispatcher } from './realtime/dispatcher.ts'
@@ -173,6 +174,9 @@ export async function createServices(
     apiKeys,
     rateLimits,
     bus: cluster.redis ? new RedisRadioBus(cluster.leases, cluster.redis) : new LocalRadioBus(),
+    tally: cluster.redis
+      ? new RedisListenerTally(cluster.redis, cluster.membership)
+      : new LocalListenerTally(),
   })
   return {
     config,

@@ -132,7 +132,7 @@ export function radioRoutes(radio: RadioService, blobs: BlobStore, publicUrl: st
         },
       },
     )
-    .get('/api/v1/channels', () => ({ success: true, data: radio.channelListeners() }), {
+    .get('/api/v1/channels', async () => ({ success: true, data: await radio.channelListeners() }), {
       detail: {
         summary: 'Live channels (slots and scanner systems) and their listener counts',
         tags: ['radio'],

@@ -20,6 +20,7 @@ import type { IngestOutcome, QueuedChunk, RadioBus, RadioNode, SlotCommit } from
 import { type ChannelScope, RadioChannel } from './channel.ts'
 import { chunkEvent, endEvent, type RadioEvent, startEvent } from './events.ts'
 import { DEFAULT_HISTORY_LIMITS, type HistoryLimits, TransmissionHistory } from './history.ts'
+import type { ChannelListeners, ListenerTally } from './listener-tally.ts'
 import { radioMetrics } from './metrics.ts'
 import { type IngestRequest, SLOTS } from './model.ts'
 import { RecordingWriter } from './recording.ts'
@@ -62,6 +63,8 @@ export interface RadioDeps {
   rateLimits: RateLimits
   /** Where chunks go to their slot's owner and events to every instance (bus.ts). */
   bus: RadioBus
+  /** Listener counts: this instance's, or the cluster's (listener-tally.ts). */
+  tally: ListenerTally
   historyLimits?: HistoryLimits
 }
 
@@ -111,6 +114,7 @@ export class RadioService implements RadioNode {
         ),
       )
     }
+    deps.tally.share(() => this.ownChannelListeners())
     deps.registry.define(
       TRANSMISSION_KIND,
       transmissionMachine.provide({
@@ -283,12 +287,17 @@ export class RadioService implements RadioNode {
     return channel
   }
 
-  /** Every live channel and how many listen to it: both slots, then the systems that have a channel. */
-  channelListeners(): Array<{ slot: number; listeners: number } | { system: number; listeners: number }> {
-    return [
-      ...[...this.channels.values()].map((c) => ({ ...c.scope, listeners: c.listenerCount })),
-      ...[...this.systemChannels.values()].map((c) => ({ ...c.scope, listeners: c.listenerCount })),
-    ]
+  /** Every live channel and how many listen to it in the cluster: both slots, then the systems that have a channel. */
+  channelListeners(): Promise<ChannelListeners[]> {
+    return this.deps.tally.total(this.ownChannelListeners())
+  }
+
+  /** This instance's own listeners per channel. */
+  private ownChannelListeners(): ChannelListeners[] {
+    return [...this.channels.values(), ...this.systemChannels.values()].map((c) => ({
+      ...c.scope,
+      listeners: c.listenerCount,
+    }))
   }
 
   /** Opens an SSE listener on a slot or a system's talkgroups, resuming after Last-Event-ID when given. */
@@ -323,6 +332,7 @@ export class RadioService implements RadioNode {
 
   /** Stops history retries and channel timers; runs after the registry let each slot actor end and persist. */
   async close(): Promise<void> {
+    await this.deps.tally.close()
     await this.deps.bus.close()
     this.history.stop()
     for (const channel of [...this.channels.values(), ...this.systemChannels.values()]) channel.close()

@@ -63,6 +63,38 @@ describe.skipIf(skipClusterTests('radio.cluster.test.ts'))('radio across three i
     await cluster?.stop()
   })
 
+  test('/api/v1/channels counts the listeners of every instance, on every instance', async () => {
+    const counts = async (i: number) => {
+      const res = await fetch(`${cluster.urls[i]}/api/v1/channels`)
+      const body = (await res.json()) as {
+        data: Array<{ slot?: number; system?: number; listeners: number }>
+      }
+      return body.data
+    }
+    const everywhere = (expected: (data: Awaited<ReturnType<typeof counts>>) => boolean) =>
+      until(
+        () => Promise.all([0, 1, 2].map(counts)),
+        (all) => all.every(expected),
+      )
+    const onSlot2 = [await listen(0, 2), await listen(0, 2), await listen(1, 2)]
+    const scanner = await SseClient.open(`${cluster.urls[2]}/api/v1/stream-listen?system=7`)
+    listeners.push(scanner)
+    await scanner.waitFor((events) => events.some((e) => e.event === 'connected'))
+    const all = await everywhere(
+      (data) =>
+        data.find((c) => c.slot === 2)?.listeners === 3 && data.find((c) => c.system === 7)?.listeners === 1,
+    )
+    // The single node's shape and order: both slots, then the systems.
+    expect(all[0]?.slice(0, 2).map((c) => c.slot)).toEqual([1, 2])
+    onSlot2[0]?.close()
+    scanner.close()
+    await everywhere(
+      (data) =>
+        data.find((c) => c.slot === 2)?.listeners === 2 &&
+        (data.find((c) => c.system === 7)?.listeners ?? 0) === 0,
+    )
+  })
+
   test('chunks POSTed round-robin form one transmission; every instance delivers the same events with the same ids', async () => {
     await until(
       () => owner(1),
