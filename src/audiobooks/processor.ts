@@ -38,6 +38,15 @@ export class JobFailure extends Error {
 }
 
 /** Blob key of chapter `index`: `audio.mp3` for a one-file job, `chapter_{n}.mp3` otherwise (as documented). */
+/** A job's chapters in order. */
+export function jobChapters(db: Db, jobId: string) {
+  return db
+    .select()
+    .from(audiobookChapters)
+    .where(eq(audiobookChapters.jobId, jobId))
+    .orderBy(asc(audiobookChapters.index))
+}
+
 export function chapterKey(jobId: string, index: number, chapterCount: number): string {
   return chapterCount === 1 ? `jobs/${jobId}/audio.mp3` : `jobs/${jobId}/chapter_${index}.mp3`
 }
@@ -120,11 +129,7 @@ export class JobProcessor {
     const { db } = this.options
     const token = await this.options.claims.claim(jobId)
     if (!token) return null
-    const chapters = await db
-      .select()
-      .from(audiobookChapters)
-      .where(eq(audiobookChapters.jobId, jobId))
-      .orderBy(asc(audiobookChapters.index))
+    const chapters = await jobChapters(db, jobId)
     if (this.options.sharedSources) await this.fetchSources(jobId, chapters.length)
 
     const stored: StoredChapter[] = []

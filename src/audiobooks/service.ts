@@ -24,7 +24,7 @@ import { ProcessingSlots } from '../platform/processing-slots.ts'
 import type { BlobStore, SignedUrl } from '../platform/storage/blob-store.ts'
 import { JobClaims } from './claims.ts'
 import { audiobookMetrics } from './metrics.ts'
-import { JobProcessor, STORED_CONTENT_TYPE } from './processor.ts'
+import { JobProcessor, jobChapters, STORED_CONTENT_TYPE } from './processor.ts'
 import { ProgressStore } from './progress.ts'
 import { audiobookChapters, audiobookJobs, type JobStatus } from './schema.ts'
 import { stageUpload } from './upload.ts'
@@ -249,11 +249,7 @@ export class AudiobookService {
       .from(audiobookJobs)
       .where(and(eq(audiobookJobs.id, jobId), eq(audiobookJobs.ownerId, ownerId)))
     if (!job) throw notFound
-    const chapters = await db
-      .select()
-      .from(audiobookChapters)
-      .where(eq(audiobookChapters.jobId, jobId))
-      .orderBy(asc(audiobookChapters.index))
+    const chapters = await jobChapters(db, jobId)
     return { job, chapters }
   }
 

@@ -2,6 +2,7 @@ import { Elysia } from 'elysia'
 import type { ClusterStatus } from '../cluster/cluster.ts'
 import { registry } from '../platform/metrics.ts'
 import { type HealthCheck, runCheck } from './checks.ts'
+import { memoryUsage } from './memory.ts'
 
 /**
  * `/health` in track-streaming-service.md's shape plus `checks`; 503 when any check fails.
@@ -25,17 +26,11 @@ export function healthRoutes(options: {
         const checks = Object.fromEntries(names.map((name, i) => [name, results[i]]))
         const healthy = results.every((r) => r.status === 'ok')
         set.status = healthy ? 200 : 503
-        const memory = process.memoryUsage()
         return {
           status: healthy ? 'ok' : 'error',
           timestamp: new Date().toISOString(),
           uptime: process.uptime(),
-          memoryUsage: {
-            rss: memory.rss,
-            heapTotal: memory.heapTotal,
-            heapUsed: memory.heapUsed,
-            external: memory.external,
-          },
+          memoryUsage: memoryUsage(),
           env: options.env,
           checks,
           cluster,

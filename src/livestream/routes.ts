@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import type { Server } from 'bun'
 import { Elysia } from 'elysia'
 import { InstanceForwarder } from '../cluster/instance-forward.ts'
+import { memoryUsage } from '../health/memory.ts'
 import { fileSource, type RangeSource, serveRange } from '../http/range.ts'
 import { authPlugin } from '../identity/auth-plugin.ts'
 import type { TokenService } from '../identity/tokens.ts'
@@ -58,6 +59,13 @@ function clientIp(server: Server<unknown> | null, request: Request): string {
  * and segments, status, active streams, start/stop (the same lifecycle as the WebSocket events), health
  * and the admin debug view.
  */
+/** A `userId` in a body must be the token's user: it names whose stream it is, it never grants anything. */
+function requireOwnUserId(claimed: string | undefined, userId: string): void {
+  if (claimed !== undefined && claimed !== userId) {
+    throw new ForbiddenError('userId does not match the token', 'UNAUTHORIZED')
+  }
+}
+
 export function livestreamRoutes({ service, limits, tokens, publicUrl, forwarder }: Deps) {
   const limited =
     (limiter: RateLimiter) => async (context: { server: Server<unknown> | null; request: Request }) =>
@@ -84,7 +92,6 @@ export function livestreamRoutes({ service, limits, tokens, publicUrl, forwarder
       async () => {
         const streams = await service.summaries()
         const exists = existsSync(service.rootDir)
-        const memory = process.memoryUsage()
         return {
           status: exists ? 'healthy' : 'unhealthy',
           timestamp: new Date().toISOString(),
@@ -102,12 +109,7 @@ export function livestreamRoutes({ service, limits, tokens, publicUrl, forwarder
               instanceId: s.instanceId,
             })),
           },
-          memoryUsage: {
-            rss: memory.rss,
-            heapTotal: memory.heapTotal,
-            heapUsed: memory.heapUsed,
-            external: memory.external,
-          },
+          memoryUsage: memoryUsage(),
         }
       },
       {
@@ -227,9 +229,7 @@ export function livestreamRoutes({ service, limits, tokens, publicUrl, forwarder
     .post(
       '/livestream/:streamId/start',
       async ({ params: { streamId }, body, user }) => {
-        if (body.userId !== undefined && body.userId !== user.userId) {
-          throw new ForbiddenError('userId does not match the token', 'UNAUTHORIZED')
-        }
+        requireOwnUserId(body.userId, user.userId)
         const exists = await service.exists(streamId)
         if (!exists) await service.start(streamId, user.userId, null)
         return {
@@ -254,9 +254,7 @@ export function livestreamRoutes({ service, limits, tokens, publicUrl, forwarder
     .post(
       '/livestream/:streamId/stop',
       async ({ params: { streamId }, body, user }) => {
-        if (body.userId !== undefined && body.userId !== user.userId) {
-          throw new ForbiddenError('userId does not match the token', 'UNAUTHORIZED')
-        }
+        requireOwnUserId(body.userId, user.userId)
         const status = await service.stop(streamId, user.userId, 'stopped over HTTP')
         return {
           status,
