@@ -9,6 +9,8 @@
  *   TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test bun test/bench/cluster.bench.ts
  *   (BENCH_SECONDS=30, BENCH_LISTENERS=3000, BENCH_INGEST_SECONDS=10, BENCH_ROUNDS=1)
  */
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { b64, opusPackets } from '../radio/support.ts'
 import { clusterUnavailable, startCluster } from '../support/cluster.ts'
 import { startServer } from '../support/server.ts'
@@ -19,6 +21,8 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 30)
 const LISTENERS = Number(process.env.BENCH_LISTENERS ?? 3000)
 const INGEST_SECONDS = Number(process.env.BENCH_INGEST_SECONDS ?? 10)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1)
+/** A folder: per-hop timestamps (src/radio/hop-trace.ts) of the latency phase go to `<folder>/<round>-<deployment>/`. */
+const TRACE = process.env.BENCH_TRACE ?? ''
 const KEY = 'bench-key'
 const ENV = {
   INGEST_API_KEYS: KEY,
@@ -75,7 +79,15 @@ for (let round = 1; round <= ROUNDS; round++) {
     { broadcast: RadioClientResult; ingest: RadioClientResult; cpuMsPerChunk: number }
   > = {}
   for (const make of [single, threeInstances]) {
+    let traceFolder = ''
+    if (TRACE) {
+      traceFolder = join(TRACE, `${round}-${make.name}`)
+      mkdirSync(traceFolder, { recursive: true })
+      // Inherited by the servers and the client.
+      process.env.AIRWAVE_RADIO_TRACE = traceFolder
+    }
     const deployment = await make()
+    if (traceFolder) writeFileSync(join(traceFolder, 'pids.json'), JSON.stringify(deployment.pids))
     try {
       const common = {
         listenBases: deployment.bases,
@@ -86,13 +98,22 @@ for (let round = 1; round <= ROUNDS; round++) {
         chunk,
       }
       console.error(`${deployment.name}: ${LISTENERS} listeners, ${SECONDS} s of 2 × 10 chunks/s`)
+      const broadcastCpuBefore = deployment.pids.map(cpuSeconds)
       const broadcast = await runRadioClient({
         ...common,
         mode: 'broadcast',
         listeners: LISTENERS,
         seconds: SECONDS,
       })
-      console.error(JSON.stringify({ deployment: deployment.name, broadcast }))
+      const broadcastCpuMs = deployment.pids.map((pid, i) =>
+        Math.round((cpuSeconds(pid) - (broadcastCpuBefore[i] as number)) * 1000),
+      )
+      console.error(JSON.stringify({ deployment: deployment.name, broadcast, broadcastCpuMs }))
+      // Traced sequences of the ingest phase would overlap the latency phase's.
+      if (traceFolder) {
+        results[deployment.name] = { broadcast, ingest: broadcast, cpuMsPerChunk: Number.NaN }
+        continue
+      }
       const perProcessBefore = deployment.pids.map(cpuSeconds)
       const cpuBefore = cpuOf(deployment.pids)
       const ingest = await runRadioClient({

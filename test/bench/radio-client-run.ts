@@ -27,6 +27,8 @@ export interface RadioClientResult {
   p50: number
   p99: number
   max: number
+  /** The client process's own CPU time for the run. */
+  cpuMs?: number
 }
 
 export async function runRadioClient(options: RadioClientOptions): Promise<RadioClientResult> {
