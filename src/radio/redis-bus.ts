@@ -166,12 +166,19 @@ export class RedisRadioBus implements RadioBus {
 
   /** Slot writes gathered while one read of the ingest streams is processed; written once per slot after it. */
   private batch: Map<number, HeldWrite> | null = null
+  /**
+   * The chunk path's own connection (ingest appends and commits): each goes out at once instead of after the answer
+   * to whatever the instance's shared connection has in flight (redis-link.ts).
+   */
+  private readonly direct: import('ioredis').default
+
   constructor(
     private readonly leases: Leases,
     private readonly link: RedisLink,
   ) {
+    this.direct = link.dedicatedCommands('radio-chunks')
     // Sent once, then called by its SHA; ioredis loads it again after a Redis restart.
-    link.commands.defineCommand(COMMIT_COMMAND, { numberOfKeys: 5, lua: COMMIT })
+    this.direct.defineCommand(COMMIT_COMMAND, { numberOfKeys: 5, lua: COMMIT })
   }
 
   private get redis() {
@@ -200,7 +207,7 @@ export class RedisRadioBus implements RadioBus {
 
   async submit(chunk: QueuedChunk): Promise<IngestOutcome> {
     try {
-      await this.redis.xadd(
+      await this.direct.xadd(
         ingestKey(chunk.slot),
         'MAXLEN',
         '~',
@@ -268,7 +275,7 @@ export class RedisRadioBus implements RadioBus {
       args.push(e.name, e.data, e.transmissionId, e.talkgroup === undefined ? '' : e.talkgroup)
     for (const [transmissionId, chunk] of commit?.recorded ?? []) args.push(transmissionId, chunk)
     for (const transmissionId of commit?.ended ?? []) args.push(transmissionId)
-    const redis = this.redis as unknown as WithCommit
+    const redis = this.direct as unknown as WithCommit
     const committed = redis[COMMIT_COMMAND](...args)
     if (tracingHops && commit) {
       const sent = preciseNow()

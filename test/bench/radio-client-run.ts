@@ -35,6 +35,7 @@ export async function runRadioClient(options: RadioClientOptions): Promise<Radio
   const client = Bun.spawn(['bun', join(import.meta.dir, 'radio-client.ts'), JSON.stringify(options)], {
     stdout: 'pipe',
     stderr: 'inherit',
+    env: process.env,
   })
   const output = await new Response(client.stdout).text()
   await client.exited
