@@ -167,18 +167,18 @@ export class RedisRadioBus implements RadioBus {
   /** Slot writes gathered while one read of the ingest streams is processed; written once per slot after it. */
   private batch: Map<number, HeldWrite> | null = null
   /**
-   * The chunk path's own connection (ingest appends and commits): each goes out at once instead of after the answer
-   * to whatever the instance's shared connection has in flight (redis-link.ts).
+   * The commits' own connection: a commit goes out at once instead of after the answer to whatever the instance's
+   * shared connection has in flight (redis-link.ts). Ingest appends stay on the shared one, batched under load.
    */
-  private readonly direct: import('ioredis').default
+  private readonly committer: import('ioredis').default
 
   constructor(
     private readonly leases: Leases,
     private readonly link: RedisLink,
   ) {
-    this.direct = link.dedicatedCommands('radio-chunks')
+    this.committer = link.dedicatedCommands('radio-commits')
     // Sent once, then called by its SHA; ioredis loads it again after a Redis restart.
-    this.direct.defineCommand(COMMIT_COMMAND, { numberOfKeys: 5, lua: COMMIT })
+    this.committer.defineCommand(COMMIT_COMMAND, { numberOfKeys: 5, lua: COMMIT })
   }
 
   private get redis() {
@@ -207,7 +207,7 @@ export class RedisRadioBus implements RadioBus {
 
   async submit(chunk: QueuedChunk): Promise<IngestOutcome> {
     try {
-      await this.direct.xadd(
+      await this.redis.xadd(
         ingestKey(chunk.slot),
         'MAXLEN',
         '~',
@@ -275,7 +275,7 @@ export class RedisRadioBus implements RadioBus {
       args.push(e.name, e.data, e.transmissionId, e.talkgroup === undefined ? '' : e.talkgroup)
     for (const [transmissionId, chunk] of commit?.recorded ?? []) args.push(transmissionId, chunk)
     for (const transmissionId of commit?.ended ?? []) args.push(transmissionId)
-    const redis = this.direct as unknown as WithCommit
+    const redis = this.committer as unknown as WithCommit
     const committed = redis[COMMIT_COMMAND](...args)
     if (tracingHops && commit) {
       const sent = preciseNow()
