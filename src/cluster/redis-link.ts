@@ -20,7 +20,7 @@ export class RedisLink {
   private sharedSubscriber: Redis | undefined
 
   constructor(readonly url: string) {
-    this.commands = this.connect('commands', REDIS_COMMAND_TIMEOUT_MS, true)
+    this.commands = this.connect('commands', REDIS_COMMAND_TIMEOUT_MS)
   }
 
   /** Whether the command connection is up now. */
@@ -30,16 +30,7 @@ export class RedisLink {
 
   /** A connection of its own for blocking reads (XREAD BLOCK) or pub/sub, closed with the link. */
   dedicated(role: string): Redis {
-    return this.connect(role, undefined, false)
-  }
-
-  /**
-   * A connection of its own for commands on a latency-critical path (the radio's commits). `commands` pipelines
-   * automatically, and ioredis keeps one such pipeline in flight at a time: a command waits for the answer to the
-   * pipeline before it, a round trip that under load costs milliseconds. Here each command goes out at once, in order.
-   */
-  dedicatedCommands(role: string): Redis {
-    return this.connect(role, REDIS_COMMAND_TIMEOUT_MS, false)
+    return this.connect(role, undefined)
   }
 
   /**
@@ -57,15 +48,14 @@ export class RedisLink {
     for (const connection of this.connections) connection.disconnect()
   }
 
-  private connect(role: string, commandTimeout: number | undefined, autoPipelining: boolean): Redis {
+  private connect(role: string, commandTimeout: number | undefined): Redis {
     const connection = new Redis(this.url, {
       lazyConnect: false,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
       connectTimeout: REDIS_COMMAND_TIMEOUT_MS,
       // Commands sent in one turn of the event loop go out in one write (many ingest requests are handled per turn).
-      ...(commandTimeout ? { commandTimeout } : {}),
-      enableAutoPipelining: autoPipelining,
+      ...(commandTimeout ? { commandTimeout, enableAutoPipelining: true } : {}),
       retryStrategy: () => REDIS_RECONNECT_MS,
     })
     let lastLogged = 0

@@ -166,19 +166,12 @@ export class RedisRadioBus implements RadioBus {
 
   /** Slot writes gathered while one read of the ingest streams is processed; written once per slot after it. */
   private batch: Map<number, HeldWrite> | null = null
-  /**
-   * The commits' own connection: a commit goes out at once instead of after the answer to whatever the instance's
-   * shared connection has in flight (redis-link.ts). Ingest appends stay on the shared one, batched under load.
-   */
-  private readonly committer: import('ioredis').default
-
   constructor(
     private readonly leases: Leases,
     private readonly link: RedisLink,
   ) {
-    this.committer = link.dedicatedCommands('radio-commits')
     // Sent once, then called by its SHA; ioredis loads it again after a Redis restart.
-    this.committer.defineCommand(COMMIT_COMMAND, { numberOfKeys: 5, lua: COMMIT })
+    link.commands.defineCommand(COMMIT_COMMAND, { numberOfKeys: 5, lua: COMMIT })
   }
 
   private get redis() {
@@ -275,7 +268,7 @@ export class RedisRadioBus implements RadioBus {
       args.push(e.name, e.data, e.transmissionId, e.talkgroup === undefined ? '' : e.talkgroup)
     for (const [transmissionId, chunk] of commit?.recorded ?? []) args.push(transmissionId, chunk)
     for (const transmissionId of commit?.ended ?? []) args.push(transmissionId)
-    const redis = this.committer as unknown as WithCommit
+    const redis = this.redis as unknown as WithCommit
     const committed = redis[COMMIT_COMMAND](...args)
     if (tracingHops && commit) {
       const sent = preciseNow()
