@@ -7,7 +7,8 @@
  * REDIS_URL). Needs PostgreSQL (TEST_DATABASE_URL), redis-server and nginx, as the cluster tests do.
  *
  *   TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test bun test/bench/cluster.bench.ts
- *   (BENCH_SECONDS=30, BENCH_LISTENERS=3000, BENCH_INGEST_SECONDS=10, BENCH_ROUNDS=1)
+ *   (BENCH_SECONDS=30, BENCH_LISTENERS=3000, BENCH_INGEST_SECONDS=10, BENCH_ROUNDS=1; BENCH_FLOOR=1 adds the floors,
+ *   BENCH_TRACE=<folder> writes per-hop timestamps of the latency phase and skips ingest)
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
