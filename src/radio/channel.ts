@@ -1,6 +1,7 @@
 import { encodeSseEvent, type SseStream } from '../http/sse.ts'
 import { ChunkRing } from '../platform/native.ts'
 import type { RadioEvent } from './events.ts'
+import { sequenceOf, traceHop, tracingHops } from './hop-trace.ts'
 import { radioMetrics } from './metrics.ts'
 
 export interface ChannelLimits {
@@ -55,6 +56,8 @@ export class RadioChannel {
   private keepalive: ReturnType<typeof setInterval> | undefined
   /** Frames published since the last fan-out; see `fanOut`. */
   private pending: PendingFrame[] = []
+  /** Sequences of the pending audio chunks, when hops are traced (hop-trace.ts). */
+  private traced: number[] = []
   /** Metric label: `1`, `2` for slots, `system:7` for a system. */
   private readonly metricLabel: string
 
@@ -97,6 +100,11 @@ export class RadioChannel {
     const frame = encodeSseEvent({ id: String(id), event: event.name, data: event.data })
     this.ring.push(frame, Date.now())
     if (event.talkgroup !== undefined) this.rememberTalkgroup(id, event.talkgroup)
+    if (tracingHops && event.name === 'audio_chunk' && 'slot' in this.scope) {
+      const sequence = sequenceOf(event.data)
+      traceHop('chan', this.scope.slot, sequence)
+      this.traced.push(sequence)
+    }
     this.fanOut({ frame, talkgroup: event.talkgroup })
     if (event.name === 'transmission_start') {
       this.current = {
@@ -244,6 +252,10 @@ export class RadioChannel {
         byFilter.set(talkgroups, bytes)
       }
       if (bytes.byteLength > 0) stream.sendRaw(bytes)
+    }
+    if (tracingHops && 'slot' in this.scope) {
+      for (const sequence of this.traced) traceHop('sse', this.scope.slot, sequence)
+      this.traced = []
     }
   }
 

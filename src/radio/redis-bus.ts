@@ -18,6 +18,7 @@ import { log } from '../platform/log.ts'
 import type { IngestOutcome, QueuedChunk, RadioBus, RadioNode, SlotCommit } from './bus.ts'
 import type { ChannelScope } from './channel.ts'
 import type { RadioEvent, RadioEventName } from './events.ts'
+import { preciseNow, sequenceOf, traceHop, tracingHops } from './hop-trace.ts'
 import { SLOTS } from './model.ts'
 
 /** Ingest entries kept per slot (about 15 minutes of one slot at 10 chunks/s): far more than a failover needs. */
@@ -207,6 +208,7 @@ export class RedisRadioBus implements RadioBus {
         '*',
         ...chunkToFields(chunk),
       )
+      if (tracingHops) traceHop('xadd', chunk.slot, chunk.sequence)
       return { duplicate: null, transmissionId: null }
     } catch (err) {
       // Redis unreachable: this instance carries the slot alone until it is back.
@@ -267,7 +269,18 @@ export class RedisRadioBus implements RadioBus {
     for (const [transmissionId, chunk] of commit?.recorded ?? []) args.push(transmissionId, chunk)
     for (const transmissionId of commit?.ended ?? []) args.push(transmissionId)
     const redis = this.redis as unknown as WithCommit
-    redis[COMMIT_COMMAND](...args).catch((err: Error) => {
+    const committed = redis[COMMIT_COMMAND](...args)
+    if (tracingHops && commit) {
+      const sent = preciseNow()
+      void committed.then(() => {
+        for (const e of events) {
+          if (e.name !== 'audio_chunk') continue
+          traceHop('commitsent', commit.slot, sequenceOf(e.data), sent)
+          traceHop('commit', commit.slot, sequenceOf(e.data))
+        }
+      })
+    }
+    committed.catch((err: Error) => {
       if (err.message.startsWith('FENCED')) {
         // Another instance owns the slot: its successor will redo this work from the ingest stream.
         if (owned) this.lose(slot, owned.lease)
@@ -343,10 +356,12 @@ export class RedisRadioBus implements RadioBus {
           ...cursors,
         )) as Array<[string, Array<[string, Fields]>]> | null
         this.batch = new Map()
+        const readAt = tracingHops ? preciseNow() : 0
         try {
           for (const [key, entries] of streams ?? []) {
             const slot = Number(key.slice(key.lastIndexOf(':') + 1))
             for (const [id, fields] of entries) {
+              if (tracingHops) traceHop('read', slot, Number(field(fields, 'q')), readAt)
               const owned = this.owned.get(slot)
               if (!owned) break
               owned.cursor = id
@@ -391,6 +406,13 @@ export class RedisRadioBus implements RadioBus {
           last,
         )) as Array<[string, Array<[string, Fields]>]> | null
         const entries = streams?.[0]?.[1] ?? []
+        if (tracingHops) {
+          const at = preciseNow()
+          for (const [, fields] of entries) {
+            if (field(fields, 'e') !== 'audio_chunk') continue
+            traceHop('evread', Number(field(fields, 'c')?.slice(5)), sequenceOf(field(fields, 'd') ?? ''), at)
+          }
+        }
         if (cutOff) {
           // While cut off, each instance published alone: what this one thinks is in progress may have ended.
           this.started().resync()

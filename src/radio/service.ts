@@ -20,6 +20,7 @@ import type { IngestOutcome, QueuedChunk, RadioBus, RadioNode, SlotCommit } from
 import { type ChannelScope, RadioChannel } from './channel.ts'
 import { chunkEvent, endEvent, type RadioEvent, startEvent } from './events.ts'
 import { DEFAULT_HISTORY_LIMITS, type HistoryLimits, TransmissionHistory } from './history.ts'
+import { traceHop, tracingHops } from './hop-trace.ts'
 import type { ChannelListeners, ListenerTally } from './listener-tally.ts'
 import { radioMetrics } from './metrics.ts'
 import { type IngestRequest, SLOTS } from './model.ts'
@@ -184,6 +185,7 @@ export class RadioService implements RadioNode {
         classified.code ?? 'INVALID_CHUNK',
       )
     }
+    if (tracingHops) traceHop('post', request.slot, request.sequence)
     return this.deps.bus.submit({
       ...request,
       format: classified.kind,

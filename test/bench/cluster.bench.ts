@@ -7,18 +7,26 @@
  * REDIS_URL). Needs PostgreSQL (TEST_DATABASE_URL), redis-server and nginx, as the cluster tests do.
  *
  *   TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test bun test/bench/cluster.bench.ts
- *   (BENCH_SECONDS=30, BENCH_LISTENERS=3000, BENCH_INGEST_SECONDS=10, BENCH_ROUNDS=1)
+ *   (BENCH_SECONDS=30, BENCH_LISTENERS=3000, BENCH_INGEST_SECONDS=10, BENCH_ROUNDS=1; BENCH_FLOOR=1 adds the floors,
+ *   BENCH_TRACE=<folder> writes per-hop timestamps of the latency phase and skips ingest)
  */
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { b64, opusPackets } from '../radio/support.ts'
 import { clusterUnavailable, startCluster } from '../support/cluster.ts'
+import { startPrivateRedis } from '../support/redis.ts'
 import { startServer } from '../support/server.ts'
 import { type RadioClientResult, runRadioClient } from './radio-client-run.ts'
-import { cpuSeconds } from './support.ts'
+import { cpuSeconds, startFloorProcess } from './support.ts'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 30)
 const LISTENERS = Number(process.env.BENCH_LISTENERS ?? 3000)
 const INGEST_SECONDS = Number(process.env.BENCH_INGEST_SECONDS ?? 10)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1)
+/** A folder: per-hop timestamps (src/radio/hop-trace.ts) of the latency phase go to `<folder>/<round>-<deployment>/`. */
+const TRACE = process.env.BENCH_TRACE ?? ''
+/** BENCH_FLOOR=1: also bare broadcasters (radio-floor.ts), one alone and three over Redis pub/sub, for the client's floor. */
+const FLOOR = process.env.BENCH_FLOOR === '1'
 const KEY = 'bench-key'
 const ENV = {
   INGEST_API_KEYS: KEY,
@@ -35,6 +43,8 @@ if (unavailable) {
 
 interface Deployment {
   name: string
+  listenPath?: string
+  publishPath?: string
   bases: string[]
   /** Every server process of the deployment (instances, and Redis for the cluster), for CPU accounting. */
   pids: number[]
@@ -65,6 +75,36 @@ async function threeInstances(): Promise<Deployment> {
   }
 }
 
+async function floorOne(): Promise<Deployment> {
+  const floor = await startFloorProcess(join(import.meta.dir, 'radio-floor.ts'))
+  return {
+    name: 'floor: one',
+    listenPath: '/listen',
+    publishPath: '/publish',
+    bases: [`http://127.0.0.1:${floor.port}`],
+    pids: [floor.proc.pid],
+    stop: floor.stop,
+  }
+}
+
+async function floorThree(): Promise<Deployment> {
+  const redis = await startPrivateRedis()
+  const floors = await Promise.all(
+    [0, 1, 2].map(() => startFloorProcess(join(import.meta.dir, 'radio-floor.ts'), redis.url)),
+  )
+  return {
+    name: 'floor: three over Redis',
+    listenPath: '/listen',
+    publishPath: '/publish',
+    bases: floors.map((f) => `http://127.0.0.1:${f.port}`),
+    pids: [...floors.map((f) => f.proc.pid), redis.pid],
+    stop: async () => {
+      await Promise.all(floors.map((f) => f.stop()))
+      await redis.stop()
+    },
+  }
+}
+
 const chunk = b64(opusPackets(1)[0] as Uint8Array)
 const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a')
 const rows: string[] = []
@@ -74,25 +114,42 @@ for (let round = 1; round <= ROUNDS; round++) {
     string,
     { broadcast: RadioClientResult; ingest: RadioClientResult; cpuMsPerChunk: number }
   > = {}
-  for (const make of [single, threeInstances]) {
+  for (const make of FLOOR ? [floorOne, floorThree, single, threeInstances] : [single, threeInstances]) {
+    let traceFolder = ''
+    if (TRACE) {
+      traceFolder = join(TRACE, `${round}-${make.name}`)
+      mkdirSync(traceFolder, { recursive: true })
+      // Inherited by the servers and the client.
+      process.env.AIRWAVE_RADIO_TRACE = traceFolder
+    }
     const deployment = await make()
+    if (traceFolder) writeFileSync(join(traceFolder, 'pids.json'), JSON.stringify(deployment.pids))
     try {
       const common = {
         listenBases: deployment.bases,
         publishBases: deployment.bases,
-        listenPath: '/api/v1/stream-listen',
-        publishPath: '/api/v1/stream-audio',
+        listenPath: deployment.listenPath ?? '/api/v1/stream-listen',
+        publishPath: deployment.publishPath ?? '/api/v1/stream-audio',
         key: KEY,
         chunk,
       }
       console.error(`${deployment.name}: ${LISTENERS} listeners, ${SECONDS} s of 2 × 10 chunks/s`)
+      const broadcastCpuBefore = deployment.pids.map(cpuSeconds)
       const broadcast = await runRadioClient({
         ...common,
         mode: 'broadcast',
         listeners: LISTENERS,
         seconds: SECONDS,
       })
-      console.error(JSON.stringify({ deployment: deployment.name, broadcast }))
+      const broadcastCpuMs = deployment.pids.map((pid, i) =>
+        Math.round((cpuSeconds(pid) - (broadcastCpuBefore[i] as number)) * 1000),
+      )
+      console.error(JSON.stringify({ deployment: deployment.name, broadcast, broadcastCpuMs }))
+      // Traced sequences of the ingest phase would overlap the latency phase's; a floor has no ingest to speak of.
+      if (traceFolder || deployment.name.startsWith('floor')) {
+        results[deployment.name] = { broadcast, ingest: broadcast, cpuMsPerChunk: Number.NaN }
+        continue
+      }
       const perProcessBefore = deployment.pids.map(cpuSeconds)
       const cpuBefore = cpuOf(deployment.pids)
       const ingest = await runRadioClient({
@@ -110,6 +167,13 @@ for (let round = 1; round <= ROUNDS; round++) {
     } finally {
       await deployment.stop()
     }
+  }
+  for (const name of ['floor: one', 'floor: three over Redis']) {
+    const r = results[name]
+    if (r)
+      rows.push(
+        `| ${round} | ${name} | ${r.broadcast.connected} | ${fmt(r.broadcast.p50)} | ${fmt(r.broadcast.p99)} | ${fmt(r.broadcast.max)} | ${r.broadcast.lost} / ${r.broadcast.expected} | | |`,
+      )
   }
   const one = results['one instance']
   const three = results['three instances']

@@ -27,12 +27,15 @@ export interface RadioClientResult {
   p50: number
   p99: number
   max: number
+  /** The client process's own CPU time for the run. */
+  cpuMs?: number
 }
 
 export async function runRadioClient(options: RadioClientOptions): Promise<RadioClientResult> {
   const client = Bun.spawn(['bun', join(import.meta.dir, 'radio-client.ts'), JSON.stringify(options)], {
     stdout: 'pipe',
     stderr: 'inherit',
+    env: process.env,
   })
   const output = await new Response(client.stdout).text()
   await client.exited

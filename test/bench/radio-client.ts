@@ -9,6 +9,11 @@ import type { Socket } from 'bun'
 import type { RadioClientOptions } from './radio-client-run.ts'
 import { LatencyHistogram } from './support.ts'
 
+/** With AIRWAVE_RADIO_TRACE (src/radio/hop-trace.ts): every receive time per chunk and instance, written at the end. */
+const traceFolder = process.env.AIRWAVE_RADIO_TRACE ?? ''
+const receiveTimes = new Map<string, number[]>()
+const postedTo = new Map<string, { base: number; acked: number }>()
+
 const options = JSON.parse(process.argv[2] ?? '{}') as RadioClientOptions
 const now = () => performance.timeOrigin + performance.now()
 
@@ -19,6 +24,7 @@ const sentAt = [new Map<number, number>(), new Map<number, number>(), new Map<nu
 
 interface Listener {
   slot: number
+  base: number
   tail: string
   received: number
   connected: boolean
@@ -41,6 +47,12 @@ function onData(listener: Listener, data: Buffer): void {
     const sent = sentAt[listener.slot]?.get(sequence)
     listener.received++
     if (sent !== undefined) latency.record(at - sent)
+    if (traceFolder && sent !== undefined) {
+      const key = `${listener.slot} ${sequence} ${listener.base}`
+      const times = receiveTimes.get(key)
+      if (times) times.push(at)
+      else receiveTimes.set(key, [at])
+    }
   }
 }
 
@@ -50,7 +62,13 @@ async function connectListeners(): Promise<Socket<Listener>[]> {
   for (let start = 0; start < options.listeners; start += BATCH) {
     const batch = Array.from({ length: Math.min(BATCH, options.listeners - start) }, async (_, i) => {
       const n = start + i
-      const listener: Listener = { slot: (n % 2) + 1, tail: '', received: 0, connected: false }
+      const listener: Listener = {
+        slot: (n % 2) + 1,
+        base: n % options.listenBases.length,
+        tail: '',
+        received: 0,
+        connected: false,
+      }
       listeners.push(listener)
       const { hostname, port } = new URL(options.listenBases[n % options.listenBases.length] as string)
       const socket = await Bun.connect<Listener>({
@@ -88,13 +106,15 @@ async function post(slot: number, sequence: number): Promise<void> {
   const sent = now()
   sentAt[slot]?.set(sequence, sent)
   try {
-    const base = options.publishBases[nextBase++ % options.publishBases.length]
+    const baseIndex = nextBase++ % options.publishBases.length
+    const base = options.publishBases[baseIndex]
     const res = await fetch(`${base}${options.publishPath}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${options.key}` },
       body,
     })
     const reply = (await res.json()) as { data?: { duplicate?: boolean } }
+    if (traceFolder) postedTo.set(`${slot} ${sequence}`, { base: baseIndex, acked: now() })
     if (res.ok) {
       posted++
       if (reply.data?.duplicate) {
@@ -151,6 +171,17 @@ for (const l of listeners) {
   received += l.received
 }
 for (const s of sockets) s.end()
+if (traceFolder && options.mode === 'broadcast') {
+  const out: string[] = []
+  for (const [key, times] of receiveTimes) {
+    const [slot, sequence] = key.split(' ')
+    const sent = sentAt[Number(slot)]?.get(Number(sequence))
+    const post = postedTo.get(`${slot} ${sequence}`)
+    out.push(`${key} ${sent} ${post?.base} ${post?.acked} ${times.map((t) => t.toFixed(3)).join(',')}`)
+  }
+  await Bun.write(`${traceFolder}/client.trace`, `${out.join('\n')}\n`)
+}
+const cpu = process.cpuUsage()
 console.log(
   JSON.stringify({
     connected,
@@ -164,6 +195,7 @@ console.log(
     p50: latency.percentile(0.5),
     p99: latency.percentile(0.99),
     max: latency.percentile(1),
+    cpuMs: Math.round((cpu.user + cpu.system) / 1000),
   }),
 )
 process.exit(0)
