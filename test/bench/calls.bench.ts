@@ -8,8 +8,11 @@
  *
  *   bun test/bench/calls.bench.ts     (BENCH_SECONDS=20, BENCH_CONCURRENCY=4, BENCH_CALL_SECONDS=10 by default)
  *
- * BENCH_AUDIO=speech uses synthetic speech (FFmpeg's flite) instead of a tone: libopus works harder on speech;
- * BENCH_AUDIO=speech8k makes it at 8 kHz, as trunk-recorder records (AAC-LC 8 kHz mono 16k).
+ * The calls are synthetic speech (FFmpeg's flite) as a scanner records it: at 8 kHz (trunk-recorder's and SDRTrunk's
+ * rate; P25/DMR vocoders and analog channels carry nothing above 4 kHz), then made into the issue's m4a (AAC-LC 16 kHz
+ * mono 32k). BENCH_AUDIO=wideband keeps flite's 16 kHz speech with its upper band (Airwave codes it as wideband, at
+ * twice libopus's work); BENCH_AUDIO=speech8k leaves the m4a at 8 kHz (AAC-LC 8 kHz mono 16k); BENCH_AUDIO=tone sends
+ * a 600 Hz tone (session 6's default).
  * BENCH_COMPLEXITY sets CALL_OPUS_COMPLEXITY (default: the server's own default, 3); BENCH_TRANSCODER=ffmpeg runs the
  * server with CALL_TRANSCODER=ffmpeg (one FFmpeg per call, the previous design).
  *
@@ -31,7 +34,8 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 20)
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 4)
 const CALL_SECONDS = Number(process.env.BENCH_CALL_SECONDS ?? 10)
 const KEY = 'bench-key'
-const AUDIO = (['speech', 'speech8k'] as const).find((a) => a === process.env.BENCH_AUDIO) ?? 'tone'
+const AUDIO =
+  (['wideband', 'speech8k', 'tone'] as const).find((a) => a === process.env.BENCH_AUDIO) ?? 'radio'
 const COMPLEXITY = Number(process.env.BENCH_COMPLEXITY ?? 3)
 const TRANSCODER = process.env.BENCH_TRANSCODER === 'ffmpeg' ? 'ffmpeg' : 'native'
 
@@ -47,8 +51,15 @@ function ownCpu(): number {
   return (usage.user + usage.system) / 1e6
 }
 
-/** A trunk-recorder m4a of `seconds` of synthetic speech (FFmpeg's flite voice, looped), AAC-LC mono at `rate`. */
-async function speechAudio(seconds: number, rate: 8000 | 16000): Promise<Uint8Array> {
+/**
+ * An m4a of `seconds` of synthetic speech (FFmpeg's flite voice, looped), AAC-LC mono at `rate`; `voiceRate` 8000
+ * passes the voice through 8 kHz first, as a scanner records it.
+ */
+async function speechAudio(
+  seconds: number,
+  rate: 8000 | 16000,
+  voiceRate: 8000 | 16000,
+): Promise<Uint8Array> {
   const dir = tempDir('airwave-speech-')
   try {
     const path = join(dir.path, 'speech.m4a')
@@ -65,7 +76,7 @@ async function speechAudio(seconds: number, rate: 8000 | 16000): Promise<Uint8Ar
         '-i',
         `flite=text='${text}':voice=slt`,
         '-af',
-        'aloop=loop=-1:size=2e9',
+        `aloop=loop=-1:size=2e9,aresample=${voiceRate}`,
         '-t',
         String(seconds),
         '-ac',
@@ -267,7 +278,11 @@ try {
   const audio =
     AUDIO === 'tone'
       ? await callAudio('m4a', CALL_SECONDS)
-      : await speechAudio(CALL_SECONDS, AUDIO === 'speech8k' ? 8000 : 16000)
+      : await speechAudio(
+          CALL_SECONDS,
+          AUDIO === 'speech8k' ? 8000 : 16000,
+          AUDIO === 'wideband' ? 16000 : 8000,
+        )
   const audioPath = join(dir.path, 'call.m4a')
   await Bun.write(audioPath, audio)
   console.log(

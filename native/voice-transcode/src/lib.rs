@@ -8,10 +8,12 @@
 //! the file to FFmpeg, which stays the reference for what is audio. Rates libopus takes (8, 12, 16, 24, 48 kHz) go to
 //! it as they are; others are resampled to 16 kHz first ([`resample`]).
 
+pub mod band;
 pub mod resample;
 
 use std::io::Cursor;
 
+use band::{BandProbe, VoiceBand};
 use resample::{ToVoiceRate, VOICE_RATE};
 
 use symphonia::core::codecs::CodecInfo;
@@ -60,6 +62,8 @@ pub struct VoicePackets {
     pub codec: &'static str,
     /// Audio frames decoded (at `input_rate`), after the cut at `max_seconds`.
     pub decoded_frames: u64,
+    /// The band the call was coded in ([`band`]).
+    pub band: VoiceBand,
 }
 
 impl VoicePackets {
@@ -126,7 +130,7 @@ pub fn transcode_voice(input: &[u8], options: &VoiceOptions) -> Result<VoicePack
     } else {
         Some(ToVoiceRate::new(rate).map_err(Refusal::Unsupported)?)
     };
-    let mut encoder = VoiceEncoder::new(if resampler.is_some() { VOICE_RATE } else { rate }, options)?;
+    let mut encoder = VoiceSink::new(if resampler.is_some() { VOICE_RATE } else { rate }, options)?;
     let max_frames = u64::from(options.max_seconds) * u64::from(rate);
     let mut decoded_frames = 0u64;
     let mut interleaved: Vec<f32> = Vec::new();
@@ -173,8 +177,8 @@ pub fn transcode_voice(input: &[u8], options: &VoiceOptions) -> Result<VoicePack
     if let Some(resampler) = resampler {
         resampler.finish(&mut |samples| encoder.push_all(samples))?;
     }
-    let (data, ends) = encoder.finish()?;
-    Ok(VoicePackets { data, ends, input_rate: rate, codec, decoded_frames })
+    let (data, ends, band) = encoder.finish()?;
+    Ok(VoicePackets { data, ends, input_rate: rate, codec, decoded_frames, band })
 }
 
 fn open_format(input: &[u8]) -> Result<Box<dyn FormatReader + '_>, Refusal> {
@@ -309,6 +313,64 @@ fn codec_name(info: &CodecInfo) -> &'static str {
     }
 }
 
+/// Where the mono samples go: at rates with an upper band, to the band probe until it has decided, then to an encoder
+/// for the band it chose; at 8 and 12 kHz straight to the encoder.
+enum VoiceSink<'o> {
+    Probing { probe: BandProbe, rate: u32, options: &'o VoiceOptions },
+    Encoding { encoder: VoiceEncoder, band: VoiceBand },
+}
+
+impl<'o> VoiceSink<'o> {
+    fn new(rate: u32, options: &'o VoiceOptions) -> Result<Self, Refusal> {
+        if rate <= 12_000 {
+            let band = if rate <= 8_000 { VoiceBand::Narrow } else { VoiceBand::Wide };
+            return Ok(Self::Encoding { encoder: VoiceEncoder::new(rate, options, band)?, band });
+        }
+        Ok(Self::Probing { probe: BandProbe::new(rate), rate, options })
+    }
+
+    fn full(&self) -> bool {
+        matches!(self, Self::Encoding { encoder, .. } if encoder.full())
+    }
+
+    fn push_all(&mut self, samples: &[f32]) -> Result<(), Refusal> {
+        match self {
+            Self::Encoding { encoder, .. } => encoder.push_all(samples),
+            Self::Probing { probe, .. } => {
+                let rest = probe.take(samples);
+                if probe.is_full() {
+                    self.start_encoding()?;
+                    self.push_all(rest)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Ends the probe: an encoder for the band it found, fed the samples it held.
+    fn start_encoding(&mut self) -> Result<(), Refusal> {
+        let Self::Probing { probe, rate, options } = self else { return Ok(()) };
+        let (rate, options) = (*rate, *options);
+        let probe = std::mem::replace(probe, BandProbe::new(8_000));
+        let (band, held) = probe.decide();
+        let mut encoder = VoiceEncoder::new(rate, options, band)?;
+        encoder.push_all(&held)?;
+        *self = Self::Encoding { encoder, band };
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<(Vec<u8>, Vec<u32>, VoiceBand), Refusal> {
+        self.start_encoding()?;
+        match self {
+            Self::Encoding { encoder, band } => {
+                let (data, ends) = encoder.finish()?;
+                Ok((data, ends, band))
+            }
+            Self::Probing { .. } => unreachable!("start_encoding always leaves the sink encoding"),
+        }
+    }
+}
+
 /// libopus fed mono float samples, 100 ms at a time.
 struct VoiceEncoder {
     encoder: opus::Encoder,
@@ -324,15 +386,20 @@ struct VoiceEncoder {
 const MAX_PACKET_BYTES: usize = 4000;
 
 impl VoiceEncoder {
-    fn new(rate: u32, options: &VoiceOptions) -> Result<Self, Refusal> {
+    fn new(rate: u32, options: &VoiceOptions, band: VoiceBand) -> Result<Self, Refusal> {
         let internal =
             |what: &str, error: opus::Error| Refusal::Unsupported(format!("libopus {what}: {error}"));
         let mut encoder = opus::Encoder::new(rate, opus::Channels::Mono, opus::Application::Voip)
             .map_err(|e| internal("encoder", e))?;
         encoder.set_bitrate(opus::Bitrate::Bits(options.bitrate)).map_err(|e| internal("bitrate", e))?;
         encoder.set_complexity(options.complexity).map_err(|e| internal("complexity", e))?;
-        // 16 kHz voice whatever the input rate, as FFmpeg's `-ar 16000` gives; lower rates stay as narrow as they are.
-        encoder.set_max_bandwidth(opus::Bandwidth::Wideband).map_err(|e| internal("bandwidth", e))?;
+        // At most 16 kHz voice whatever the input rate, as FFmpeg's `-ar 16000` gives; narrowband when the call has
+        // nothing above 4 kHz (band.rs). Lower rates stay as narrow as they are.
+        let max_bandwidth = match band {
+            VoiceBand::Narrow => opus::Bandwidth::Narrowband,
+            VoiceBand::Wide => opus::Bandwidth::Wideband,
+        };
+        encoder.set_max_bandwidth(max_bandwidth).map_err(|e| internal("bandwidth", e))?;
         encoder.set_signal(opus::Signal::Voice).map_err(|e| internal("signal", e))?;
         encoder.set_expert_frame_duration(opus::FrameSize::Ms100).map_err(|e| internal("frame size", e))?;
         let frame_len = rate as usize / 10;

@@ -6,6 +6,7 @@ use opus_core::opus_packet::inspect_packet;
 use symphonia::core::audio::{Channels, Position};
 use symphonia::core::codecs::audio::AudioCodecParameters;
 use symphonia::core::codecs::audio::well_known::CODEC_ID_AAC;
+use voice_transcode::band::VoiceBand;
 use voice_transcode::{Refusal, VoiceOptions, VoicePackets, asc_signals_sbr, open_decoder, transcode_voice};
 
 const M4A_16K: &[u8] = include_bytes!("fixtures/tone-16k-lc.m4a");
@@ -82,11 +83,33 @@ fn trunk_recorder_wav_at_8_khz_becomes_narrowband_voice_with_the_tone_intact() {
 }
 
 #[test]
-fn a_stereo_48_khz_wav_is_mixed_to_mono_wideband() {
+fn a_stereo_48_khz_wav_is_mixed_to_mono() {
     let voice = transcode_voice(&wav_tone(48_000, 2, 1.0, 440.0), &options()).unwrap();
     assert_eq!(voice.input_rate, 48_000);
-    assert_eq!(check_packets(&voice, "WB"), 10);
+    // Nothing above 4 kHz: coded as the narrowband voice it is (band.rs).
+    assert_eq!(voice.band, VoiceBand::Narrow);
+    assert_eq!(check_packets(&voice, "NB"), 10);
     assert!((tone_frequency(&voice) - 440.0).abs() < 15.0);
+}
+
+#[test]
+fn calls_with_content_above_4_khz_stay_wideband() {
+    for rate in [16_000, 48_000, 32_000] {
+        let voice = transcode_voice(&wav_tone(rate, 1, 1.0, 5_000.0), &options()).unwrap();
+        assert_eq!(voice.band, VoiceBand::Wide, "{rate} Hz");
+        assert_eq!(check_packets(&voice, "WB"), 10, "{rate} Hz");
+        let heard = tone_frequency(&voice);
+        assert!((heard - 5_000.0).abs() < 150.0, "{rate} Hz: heard {heard} Hz");
+    }
+}
+
+#[test]
+fn the_band_is_decided_from_the_first_10_s_and_the_whole_call_is_encoded() {
+    // 12 s: the probe holds 10 s, decides, and the last 2 s go straight to the encoder.
+    let voice = transcode_voice(&wav_tone(16_000, 1, 12.0, 600.0), &options()).unwrap();
+    assert_eq!(voice.band, VoiceBand::Narrow);
+    assert_eq!(check_packets(&voice, "NB"), 120);
+    assert!((tone_frequency(&voice) - 600.0).abs() < 15.0);
 }
 
 #[test]
@@ -94,7 +117,7 @@ fn aac_lc_m4a_at_16_khz_as_trunk_recorder_uploads_it() {
     let voice = transcode_voice(M4A_16K, &options()).unwrap();
     assert_eq!((voice.codec, voice.input_rate), ("aac", 16_000));
     // 1 s of audio plus the AAC encoder's priming (symphonia 0.6 does not apply MP4 edit lists): 11 packets.
-    let count = check_packets(&voice, "WB");
+    let count = check_packets(&voice, "NB");
     assert!((10..=11).contains(&count), "{count} packets");
     assert!((tone_frequency(&voice) - 600.0).abs() < 15.0);
 }
@@ -117,16 +140,16 @@ fn sdrtrunk_mp3_with_an_id3v2_tag() {
 }
 
 #[test]
-fn other_rates_are_resampled_to_16_khz_wideband() {
+fn other_rates_are_resampled_to_16_khz() {
     let voice = transcode_voice(MP3_44K_STEREO, &options()).unwrap();
     assert_eq!((voice.codec, voice.input_rate), ("mp3", 44_100));
-    assert!((10..=11).contains(&check_packets(&voice, "WB")));
+    assert!((10..=11).contains(&check_packets(&voice, "NB")));
     assert!((tone_frequency(&voice) - 600.0).abs() < 15.0);
     for (rate, frequency) in [(22_050, 1000.0), (11_025, 300.0), (32_000, 2500.0)] {
         let voice = transcode_voice(&wav_tone(rate, 1, 2.0, frequency), &options()).unwrap();
         assert_eq!(voice.input_rate, rate);
         // The resampler's delay is trimmed and the output ends with the input: 2 s are 20 packets.
-        assert_eq!(check_packets(&voice, "WB"), 20, "{rate} Hz");
+        assert_eq!(check_packets(&voice, "NB"), 20, "{rate} Hz");
         let heard = tone_frequency(&voice);
         assert!((heard - frequency).abs() < frequency * 0.03, "{rate} Hz: heard {heard} Hz");
     }
@@ -220,6 +243,6 @@ fn complexity_changes_the_work_not_the_format() {
     let input = wav_tone(16_000, 1, 1.0, 600.0);
     for complexity in [0, 3, 10] {
         let voice = transcode_voice(&input, &VoiceOptions { complexity, ..options() }).unwrap();
-        assert_eq!(check_packets(&voice, "WB"), 10);
+        assert_eq!(check_packets(&voice, "NB"), 10);
     }
 }
