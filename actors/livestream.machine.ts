@@ -47,6 +47,11 @@ export interface LivestreamCarryOver {
   nextSegment: number
   restarts: number
   init: MediaBytes | null
+  /**
+   * When the broadcaster left (epoch ms), or null if it was there when the stream was last shared: the successor's
+   * grace period runs from then, so a stream ends within the grace period of losing its broadcaster wherever it runs.
+   */
+  broadcasterLeftAt: number | null
 }
 
 /** A viewer is keyed by its session id; it may watch through a socket, an HLS player, or both (counted once). */
@@ -57,6 +62,8 @@ export interface Viewer {
 
 export interface LivestreamContext extends Omit<LivestreamInput, 'broadcaster' | 'carryOver'> {
   broadcaster: string | null
+  /** When the broadcaster left (epoch ms; null while one is attached, or none ever was): the grace period's start. */
+  broadcasterLeftAt: number | null
   /** The WebM initialization segment (EBML header + Tracks), re-fed to every restarted FFmpeg. */
   init: MediaBytes | null
   /** FFmpeg generation; 0 until the first media arrives. Child `ffmpeg-<run>` is the current one. */
@@ -281,16 +288,20 @@ export const livestreamMachine = setup({
     attachBroadcaster: enqueueActions(({ event, enqueue }) => {
       if (event.type !== 'broadcaster.attach') return
       enqueue.cancel('grace')
-      enqueue.assign({ broadcaster: event.socket })
+      enqueue.assign({ broadcaster: event.socket, broadcasterLeftAt: null })
     }),
     detachBroadcaster: enqueueActions(({ context, enqueue }) => {
-      enqueue.assign({ broadcaster: null })
+      enqueue.assign({ broadcaster: null, broadcasterLeftAt: Date.now() })
       enqueue.raise({ type: 'grace.expired' }, { id: 'grace', delay: context.settings.graceMs })
     }),
     armGrace: enqueueActions(({ context, enqueue }) => {
-      if (context.broadcaster === null) {
-        enqueue.raise({ type: 'grace.expired' }, { id: 'grace', delay: context.settings.graceMs })
-      }
+      if (context.broadcaster !== null) return
+      // A stream taken over keeps the grace period its broadcaster started on the instance that stopped.
+      const gone = context.broadcasterLeftAt === null ? 0 : Date.now() - context.broadcasterLeftAt
+      enqueue.raise(
+        { type: 'grace.expired' },
+        { id: 'grace', delay: Math.max(0, context.settings.graceMs - gone) },
+      )
     }),
     joinViewer: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'viewer.join') return
@@ -366,6 +377,7 @@ export const livestreamMachine = setup({
     stallArmed: false,
     bytesIn: 0,
     viewers: carryOver?.viewers ?? {},
+    broadcasterLeftAt: carryOver?.broadcasterLeftAt ?? null,
     endReason: null,
     endRequester: null,
     takenOver: carryOver !== undefined,

@@ -39,12 +39,16 @@ export interface LeaseHandlers {
 }
 
 export interface Leases {
+  /** How long a lease outlives its holder: what a successor knows of when the holder stopped. */
+  readonly timing: LeaseTiming
   /** Contends for `name` until the returned function is called (which releases it if held). */
   contend(name: string, handlers: LeaseHandlers): () => Promise<void>
 }
 
 /** A single node owns everything, from the start and for good. */
 export class LocalLeases implements Leases {
+  readonly timing = DEFAULT_LEASE_TIMING
+
   contend(name: string, handlers: LeaseHandlers): () => Promise<void> {
     handlers.acquired({ name, token: 1, key: leaseKey(name), value: 'local:1' })
     return async () => {}
@@ -76,7 +80,7 @@ export class RedisLeases implements Leases {
   constructor(
     private readonly instanceId: string,
     private readonly link: RedisLink,
-    private readonly timing: LeaseTiming = DEFAULT_LEASE_TIMING,
+    readonly timing: LeaseTiming = DEFAULT_LEASE_TIMING,
   ) {}
 
   contend(name: string, handlers: LeaseHandlers): () => Promise<void> {

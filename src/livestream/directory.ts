@@ -38,6 +38,8 @@ export interface SharedStream {
 /** A stream taken over from an instance that stopped. */
 export interface AdoptedStream extends SharedStream {
   init: Uint8Array | null
+  /** When its instance stopped, as far as the successor can tell (epoch ms): its lease's expiry before it was taken. */
+  ownerLostAt: number
 }
 
 /** Events a viewer or the owner's user on another instance sends to a stream's owner. */

@@ -350,7 +350,11 @@ export class RedisLivestreamDirectory implements LivestreamDirectory {
       }
       this.runHere(streamKey, contention)
       log.info({ streamKey, from: stream.owner, token: lease.token }, 'livestream taken over')
-      this.started().adopt({ ...stream, init: init ? new Uint8Array(init) : null })
+      this.started().adopt({
+        ...stream,
+        init: init ? new Uint8Array(init) : null,
+        ownerLostAt: Date.now() - this.options.leases.timing.ttlMs,
+      })
     } catch (err) {
       log.warn({ err, streamKey }, 'livestream takeover failed; the lease is released for another try')
       this.contentions.delete(streamKey)

@@ -278,6 +278,8 @@ export class LivestreamService implements LivestreamNode {
     this.relinquished.delete(streamKey)
     const carryOver: LivestreamCarryOver = {
       ...stream.carryOver,
+      // Still broadcasting when last shared: it was lost with its instance.
+      broadcasterLeftAt: stream.carryOver.broadcasterLeftAt ?? stream.ownerLostAt,
       init: stream.init ? new MediaBytes(stream.init) : null,
     }
     const actor = this.registry.getOrSpawn<typeof livestreamMachine>(LIVESTREAM_KIND, streamKey, {
@@ -366,6 +368,7 @@ export class LivestreamService implements LivestreamNode {
         segments: context.segments,
         nextSegment: context.nextSegment,
         restarts: context.restarts,
+        broadcasterLeftAt: context.broadcasterLeftAt,
       },
     }
   }

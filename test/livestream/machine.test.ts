@@ -167,7 +167,7 @@ describe('livestream machine: FFmpeg lifecycle', () => {
     const segments = [{ number: 6, duration: 2, discontinuity: false }]
     const s = setup({
       broadcaster: null,
-      carryOver: { viewers: {}, segments, nextSegment: 7, restarts: 1, init: INIT },
+      carryOver: { viewers: {}, segments, nextSegment: 7, restarts: 1, init: INIT, broadcasterLeftAt: null },
     })
     expect(s.state()).toBe('orphaned')
     s.actor.send({ type: 'broadcaster.attach', socket: 'sock-b' })
@@ -181,6 +181,40 @@ describe('livestream machine: FFmpeg lifecycle', () => {
       [6, false],
       [7, true],
     ])
+  })
+
+  test('a taken-over stream keeps the grace period its broadcaster started elsewhere: it ends failed on time', () => {
+    // The broadcaster left 4 s ago on the instance that stopped; the grace period is 10 s, so 6 s are left.
+    const s = setup({
+      broadcaster: null,
+      carryOver: {
+        viewers: {},
+        segments: [],
+        nextSegment: 0,
+        restarts: 0,
+        init: INIT,
+        broadcasterLeftAt: Date.now() - 4000,
+      },
+    })
+    expect(s.state()).toBe('orphaned')
+    s.clock.increment(5_900)
+    expect(s.state()).toBe('orphaned')
+    s.clock.increment(200)
+    expect(s.state()).toBe('failed')
+    // Its grace period long over before the takeover: it ends at once.
+    const late = setup({
+      broadcaster: null,
+      carryOver: {
+        viewers: {},
+        segments: [],
+        nextSegment: 0,
+        restarts: 0,
+        init: INIT,
+        broadcasterLeftAt: Date.now() - 60_000,
+      },
+    })
+    late.clock.increment(0)
+    expect(late.state()).toBe('failed')
   })
 
   test('a stall (data flowing, no segment or progress for 3 segment durations) restarts FFmpeg; silence does not', () => {
