@@ -166,6 +166,7 @@ export class AudiobookService {
 
   /** Another instance holds `jobId` now, or it was deleted: this instance stops working on it. */
   private async lost(jobId: string): Promise<void> {
+    log.warn({ jobId }, 'lost the claim of an audiobook job (another instance holds it, or it was deleted)')
     this.options.registry.stop(JOB_ACTOR_KIND, jobId)
     await this.processor.settled(jobId)
     if (await this.processor.exists(jobId).catch(() => true)) {
@@ -182,6 +183,7 @@ export class AudiobookService {
     const dir = this.processor.stagingDir(jobId)
     const upload = await stageUpload(request, dir, this.options.limits)
     const { db } = this.options
+    const claim = this.claims.queueClaim()
     try {
       if (this.options.cluster) await this.processor.shareSources(jobId, upload.files.length)
       await db.transaction(async (tx) => {
@@ -191,7 +193,7 @@ export class AudiobookService {
           title: upload.title,
           status: 'PENDING',
           nodeId: this.nodeId,
-          ...this.claims.queued(jobId),
+          ...claim,
         })
         await tx.insert(audiobookChapters).values(
           upload.files.map((file, i) => ({
@@ -203,10 +205,10 @@ export class AudiobookService {
         )
       })
     } catch (error) {
-      this.claims.forget(jobId)
       await this.processor.discardFiles(jobId)
       throw error
     }
+    this.claims.hold(jobId, claim.claimToken)
     this.spawn(jobId)
     log.info({ jobId, ownerId, chapters: upload.files.length }, 'audiobook job created')
     return this.ownedJob(ownerId, jobId)
@@ -330,10 +332,12 @@ export class AudiobookService {
       const complete =
         chapters.length > 0 && chapters.every(({ index }) => existsSync(join(dir, `source_${index}`)))
       if (complete) {
+        const claim = this.claims.queueClaim()
         await db
           .update(audiobookJobs)
-          .set({ status: 'PENDING', startedAt: null, updatedAt: new Date(), ...this.claims.queued(id) })
+          .set({ status: 'PENDING', startedAt: null, updatedAt: new Date(), ...claim })
           .where(eq(audiobookJobs.id, id))
+        this.claims.hold(id, claim.claimToken)
         this.spawn(id)
         resumed.push(id)
       } else {

@@ -2,19 +2,52 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
 import { JobClaims } from '../../src/audiobooks/claims.ts'
 import { audiobookJobs } from '../../src/audiobooks/schema.ts'
-import type { Database } from '../../src/platform/db/index.ts'
+import type { Database, Db } from '../../src/platform/db/index.ts'
 import { testDatabases } from '../support/databases.ts'
 import { until } from '../support/until.ts'
 
 const TTL_MS = 600
+
+/**
+ * `db`, except that the answer to taking a job for processing (the UPDATE that sets PROCESSING) reaches the caller
+ * `delayMs` after the database committed it, as on a loaded machine: renewals run meanwhile.
+ */
+function slowClaimReplies(db: Db, delayMs: number): Db {
+  return new Proxy(db, {
+    get(target, prop, receiver) {
+      if (prop !== 'update') return Reflect.get(target, prop, receiver)
+      return (table: typeof audiobookJobs) => {
+        const update = target.update(table)
+        return {
+          set(values: Partial<typeof audiobookJobs.$inferInsert>) {
+            const query = update.set(values)
+            if (values.status !== 'PROCESSING') return query
+            return {
+              where: (where: Parameters<typeof query.where>[0]) => ({
+                returning: (fields: { id: typeof audiobookJobs.id }) =>
+                  query
+                    .where(where)
+                    .returning(fields)
+                    .then(async (rows) => {
+                      await Bun.sleep(delayMs)
+                      return rows
+                    }),
+              }),
+            }
+          },
+        }
+      }
+    },
+  })
+}
 
 for (const kind of testDatabases()) {
   describe(`audiobook job claims on ${kind.name}`, () => {
     let database: Database
     const claims: JobClaims[] = []
     /** One instance's claims. */
-    const instance = (id: string) => {
-      const made = new JobClaims(database.db, id, TTL_MS)
+    const instance = (id: string, db: Db = database.db) => {
+      const made = new JobClaims(db, id, TTL_MS)
       claims.push(made)
       return made
     }
@@ -53,7 +86,9 @@ for (const kind of testDatabases()) {
     test("a job queued on one instance is that instance's while its claim lives", async () => {
       const [a, b] = [instance('a'), instance('b')]
       const id = await job({})
-      await database.db.update(audiobookJobs).set(a.queued(id)).where(eq(audiobookJobs.id, id))
+      const queued = a.queueClaim()
+      await database.db.update(audiobookJobs).set(queued).where(eq(audiobookJobs.id, id))
+      a.hold(id, queued.claimToken)
       expect(await b.claim(id)).toBeNull()
       expect(await b.claimable(100)).not.toContain(id)
       // Renewed past its first expiry, it is still only a's.
@@ -81,6 +116,47 @@ for (const kind of testDatabases()) {
       await (dead as unknown as { renew(): Promise<void> }).renew()
       expect(lost).toEqual([id])
       expect(dead.tokenOf(id)).toBeUndefined()
+    })
+
+    test('renewals while this instance takes its queued job for processing never count the claim lost', async () => {
+      // The new token is committed at once, but the instance hears so only after three renewals of the old one.
+      const a = instance('a', slowClaimReplies(database.db, TTL_MS))
+      const lost: string[] = []
+      a.onLost = (jobId) => lost.push(jobId)
+      const id = await job()
+      const queued = a.queueClaim()
+      await database.db.update(audiobookJobs).set(queued).where(eq(audiobookJobs.id, id))
+      a.hold(id, queued.claimToken)
+      const token = await a.claim(id)
+      expect(token).not.toBeNull()
+      expect(lost).toEqual([])
+      expect(a.tokenOf(id)).toBe(token as string)
+      // And the new claim is renewed.
+      const before = (await row(id))?.claimExpiresAt as Date
+      await until(
+        () => row(id),
+        (r) => (r?.claimExpiresAt?.getTime() ?? 0) > before.getTime(),
+      )
+      expect(lost).toEqual([])
+    })
+
+    test('a job finished under its claim is not lost: renewing it just stops', async () => {
+      const a = instance('a')
+      const lost: string[] = []
+      a.onLost = (jobId) => lost.push(jobId)
+      const id = await job()
+      const token = await a.claim(id)
+      // Recorded COMPLETED under the token (src/audiobooks/processor.ts), before the processor forgets the job.
+      await database.db
+        .update(audiobookJobs)
+        .set({ status: 'COMPLETED', claimExpiresAt: null })
+        .where(eq(audiobookJobs.id, id))
+      await until(
+        () => a.tokenOf(id),
+        (held) => held === undefined,
+      )
+      expect(lost).toEqual([])
+      expect(await row(id)).toMatchObject({ status: 'COMPLETED', claimToken: token })
     })
 
     test("releaseAll lets a shut-down instance's claims go at once", async () => {
