@@ -298,7 +298,7 @@ export class RedisLivestreamDirectory implements LivestreamDirectory {
           this.dirty.add(streamKey)
           this.flushSoon()
           this.started().reshare(streamKey)
-        } else void this.adopt(streamKey, contention, lease)
+        } else void this.adopt(streamKey, contention, lease, Date.now() - this.options.leases.timing.ttlMs)
       },
       lost: (lease) => {
         if (contention.lease === lease) contention.lease = null
@@ -326,8 +326,16 @@ export class RedisLivestreamDirectory implements LivestreamDirectory {
     this.started().relinquish(streamKey)
   }
 
-  /** This instance holds the lease of a stream it does not run: its owner stopped, or handed it over. */
-  private async adopt(streamKey: string, contention: Contention, lease: Lease): Promise<void> {
+  /**
+   * This instance holds the lease of a stream it does not run: its owner stopped, or handed it over. `ownerLostAt`:
+   * when the owner stopped renewing it, as far as can be told (the lease's expiry before it was taken).
+   */
+  private async adopt(
+    streamKey: string,
+    contention: Contention,
+    lease: Lease,
+    ownerLostAt: number,
+  ): Promise<void> {
     try {
       const [record, init] = await Promise.all([
         this.redis.get(recordKey(streamKey)),
@@ -353,7 +361,7 @@ export class RedisLivestreamDirectory implements LivestreamDirectory {
       this.started().adopt({
         ...stream,
         init: init ? new Uint8Array(init) : null,
-        ownerLostAt: Date.now() - this.options.leases.timing.ttlMs,
+        ownerLostAt,
       })
     } catch (err) {
       log.warn({ err, streamKey }, 'livestream takeover failed; the lease is released for another try')
