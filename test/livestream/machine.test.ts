@@ -184,35 +184,27 @@ describe('livestream machine: FFmpeg lifecycle', () => {
   })
 
   test('a taken-over stream keeps the grace period its broadcaster started elsewhere: it ends failed on time', () => {
+    const takenOver = (leftAgoMs: number) =>
+      setup({
+        broadcaster: null,
+        carryOver: {
+          viewers: {},
+          segments: [],
+          nextSegment: 0,
+          restarts: 0,
+          init: INIT,
+          broadcasterLeftAt: Date.now() - leftAgoMs,
+        },
+      })
     // The broadcaster left 4 s ago on the instance that stopped; the grace period is 10 s, so 6 s are left.
-    const s = setup({
-      broadcaster: null,
-      carryOver: {
-        viewers: {},
-        segments: [],
-        nextSegment: 0,
-        restarts: 0,
-        init: INIT,
-        broadcasterLeftAt: Date.now() - 4000,
-      },
-    })
+    const s = takenOver(4000)
     expect(s.state()).toBe('orphaned')
     s.clock.increment(5_900)
     expect(s.state()).toBe('orphaned')
     s.clock.increment(200)
     expect(s.state()).toBe('failed')
     // Its grace period long over before the takeover: it ends at once.
-    const late = setup({
-      broadcaster: null,
-      carryOver: {
-        viewers: {},
-        segments: [],
-        nextSegment: 0,
-        restarts: 0,
-        init: INIT,
-        broadcasterLeftAt: Date.now() - 60_000,
-      },
-    })
+    const late = takenOver(60_000)
     late.clock.increment(0)
     expect(late.state()).toBe('failed')
   })
