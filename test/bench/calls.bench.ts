@@ -26,6 +26,7 @@ import { opusVoiceArgs } from '../../src/platform/opus-transcode.ts'
 import { VoiceTranscoders } from '../../src/platform/voice-workers.ts'
 import { callAudio, rdioScannerForm, upload } from '../calls/support.ts'
 import { SseClient } from '../radio/support.ts'
+import { makeFromLavfi } from '../support/audio.ts'
 import { startServer } from '../support/server.ts'
 import { tempDir } from '../support/tmp.ts'
 import { LatencyHistogram } from './support.ts'
@@ -62,37 +63,12 @@ async function speechAudio(
 ): Promise<Uint8Array> {
   const dir = tempDir('airwave-speech-')
   try {
-    const path = join(dir.path, 'speech.m4a')
     const text =
       'Engine seven responding to a structure fire at four hundred North Main Street, cross street Elm. Medic twelve also en route. Dispatch copies, time is fourteen thirty two.'
-    const proc = Bun.spawn(
-      [
-        'ffmpeg',
-        '-v',
-        'error',
-        '-nostdin',
-        '-f',
-        'lavfi',
-        '-i',
-        `flite=text='${text}':voice=slt`,
-        '-af',
-        `aloop=loop=-1:size=2e9,aresample=${voiceRate}`,
-        '-t',
-        String(seconds),
-        '-ac',
-        '1',
-        '-ar',
-        String(rate),
-        '-c:a',
-        'aac',
-        '-b:a',
-        rate === 8000 ? '16k' : '32k',
-        '-y',
-        path,
-      ],
-      { stdout: 'ignore', stderr: 'pipe' },
-    )
-    if ((await proc.exited) !== 0) throw new Error(`flite speech: ${await new Response(proc.stderr).text()}`)
+    const path = await makeFromLavfi(dir.path, 'speech.m4a', `flite=text='${text}':voice=slt`, [
+      ...['-af', `aloop=loop=-1:size=2e9,aresample=${voiceRate}`, '-t', String(seconds)],
+      ...['-ac', '1', '-ar', String(rate), '-c:a', 'aac', '-b:a', rate === 8000 ? '16k' : '32k'],
+    ])
     return new Uint8Array(readFileSync(path))
   } finally {
     dir.remove()

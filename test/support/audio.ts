@@ -21,24 +21,24 @@ export async function makeTone(
     metadata = {},
     args = [],
   } = typeof options === 'number' ? { frequency: options } : options
-  const path = join(dir, name)
   const tags = Object.entries(metadata).flatMap(([key, value]) => ['-metadata', `${key}=${value}`])
+  return makeFromLavfi(dir, name, `sine=frequency=${frequency}:duration=${seconds}`, [...tags, ...args])
+}
+
+/** Writes what FFmpeg's lavfi `source` makes (a sine, flite speech, …) to `dir/name`, with output `args`. */
+export async function makeFromLavfi(
+  dir: string,
+  name: string,
+  source: string,
+  args: string[],
+): Promise<string> {
+  const path = join(dir, name)
   const proc = Bun.spawn(
-    [
-      'ffmpeg',
-      '-v',
-      'error',
-      '-nostdin',
-      '-f',
-      'lavfi',
-      '-i',
-      `sine=frequency=${frequency}:duration=${seconds}`,
-      ...tags,
-      ...args,
-      '-y',
-      path,
-    ],
-    { stdout: 'ignore', stderr: 'pipe' },
+    ['ffmpeg', '-v', 'error', '-nostdin', '-f', 'lavfi', '-i', source, ...args, '-y', path],
+    {
+      stdout: 'ignore',
+      stderr: 'pipe',
+    },
   )
   const [code, stderr] = await Promise.all([proc.exited, new Response(proc.stderr).text()])
   if (code !== 0) throw new Error(`ffmpeg could not make ${name}: ${stderr}`)

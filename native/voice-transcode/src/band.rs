@@ -105,11 +105,15 @@ impl BandProbe {
         self.held.len() >= self.capacity
     }
 
-    /// The band the call is coded in, and the samples held so far (to be encoded first).
-    pub fn decide(self) -> (VoiceBand, Vec<f32>) {
+    /// The band the call is coded in, from what was measured so far.
+    pub fn band(&self) -> VoiceBand {
         let limit = 10f64.powf(EMPTY_UPPER_BAND_DB / 10.0);
-        let band = if self.upper <= self.total * limit { VoiceBand::Narrow } else { VoiceBand::Wide };
-        (band, self.held)
+        if self.upper <= self.total * limit { VoiceBand::Narrow } else { VoiceBand::Wide }
+    }
+
+    /// The samples held so far, to be encoded first.
+    pub fn held(&self) -> &[f32] {
+        &self.held
     }
 }
 
@@ -130,7 +134,7 @@ mod tests {
     fn band_of(rate: u32, samples: &[f32]) -> VoiceBand {
         let mut probe = BandProbe::new(rate);
         probe.take(samples);
-        probe.decide().0
+        probe.band()
     }
 
     #[test]
@@ -169,6 +173,6 @@ mod tests {
         assert_eq!(rest.len(), 500);
         assert!(probe.is_full());
         assert!(probe.take(&samples[..10]).len() == 10);
-        assert_eq!(probe.decide().1.len(), 16_000 * PROBE_SECONDS as usize);
+        assert_eq!(probe.held().len(), 16_000 * PROBE_SECONDS as usize);
     }
 }

@@ -350,11 +350,9 @@ impl<'o> VoiceSink<'o> {
     /// Ends the probe: an encoder for the band it found, fed the samples it held.
     fn start_encoding(&mut self) -> Result<(), Refusal> {
         let Self::Probing { probe, rate, options } = self else { return Ok(()) };
-        let (rate, options) = (*rate, *options);
-        let probe = std::mem::replace(probe, BandProbe::new(8_000));
-        let (band, held) = probe.decide();
-        let mut encoder = VoiceEncoder::new(rate, options, band)?;
-        encoder.push_all(&held)?;
+        let band = probe.band();
+        let mut encoder = VoiceEncoder::new(*rate, options, band)?;
+        encoder.push_all(probe.held())?;
         *self = Self::Encoding { encoder, band };
         Ok(())
     }
